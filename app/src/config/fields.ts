@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+// Field builders for environment variables. Every message says what is expected and how to fix
+// it, and none includes the value it got: the value may be a secret.
+
+/** A whole number with a default, bounded so that typos ("6O", "-1") are refused. */
+export function integer(fallback: number, min: number, max: number) {
+  return z
+    .string()
+    .default(String(fallback))
+    .transform((raw, ctx) => {
+      const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+export function port(fallback: number) {
+  return integer(fallback, 1, 65535);
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+export function boolean(fallback: boolean) {
+  return z
+    .string()
+    .default(String(fallback))
+    .transform((raw, ctx) => {
+      const v = raw.trim().toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+      return z.NEVER;
+    });
+}
+
+/** A comma-separated list; blanks and surrounding spaces are dropped. */
+export function list() {
+  return z
+    .string()
+    .optional()
+    .transform((raw) =>
+      (raw ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    );
+}
+
+/** An http(s) URL without a trailing slash, so paths can be appended. */
+export function httpUrl(example: string) {
+  return z.string().transform((raw, ctx) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash) {
+      ctx.addIssue({ code: 'custom', message: `must be an http(s) URL without query, like ${example}` });
+      return z.NEVER;
+    }
+    return url.href.replace(/\/+$/, '');
+  });
+}
+
+/** A URL whose scheme is one of `schemes`, used for DATABASE_URL and REDIS_URL. */
+export function serviceUrl(schemes: string[], example: string) {
+  return z.string().refine(
+    (raw) => {
+      try {
+        return schemes.includes(new URL(raw).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL like ${example}` },
+  );
+}
+
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((raw, ctx) => {
+      const v = raw.trim().toLowerCase();
+      if ((values as readonly string[]).includes(v)) return v as T[number];
+      ctx.addIssue({ code: 'custom', message: `must be one of: ${values.join(', ')}` });
+      return z.NEVER;
+    });
+}

@@ -1,0 +1,76 @@
+// create-admin: creates an admin user and prints its API key once.
+// Usage: npm run create-admin -- --username NAME --email EMAIL [--json] [--rotate-key] [--wait SECONDS]
+import { parseArgs } from 'node:util';
+import { createAdmin } from '../app/src/auth/bootstrap-admin.ts';
+import { createPool } from '../app/src/db/pool.ts';
+import { connectWithRetry, print, runCli } from './cli.ts';
+
+const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+function usage(message: string): number {
+  process.stderr.write(
+    `create-admin: ${message}\nusage: create-admin --username NAME --email EMAIL [--json] [--rotate-key]\n`,
+  );
+  return 2;
+}
+
+runCli('create-admin', async (ctx) => {
+  let values: { username?: string; email?: string; json?: boolean; 'rotate-key'?: boolean; wait?: string };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        username: { type: 'string' },
+        email: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        'rotate-key': { type: 'boolean', default: false },
+        wait: { type: 'string', default: '60' },
+      },
+    }));
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const { username, email } = values;
+  if (!username || !USERNAME.test(username)) {
+    return usage('--username is required: 1-64 letters, digits, dots, dashes or underscores');
+  }
+  if (!email || !EMAIL.test(email)) return usage('--email is required and must be an e-mail address');
+
+  const { database } = ctx.load(['database']);
+  const pool = createPool(database, { applicationName: 'gpt-proxy create-admin' });
+  try {
+    (await connectWithRetry(pool, Number(values.wait))).release();
+    const result = await createAdmin(pool, { username, email, rotateKey: values['rotate-key'] === true });
+    const json = values.json === true;
+    switch (result.outcome) {
+      case 'created':
+        await print(
+          json
+            ? JSON.stringify({ username, email, created: true, apiKey: result.apiKey })
+            : `created admin user ${username} <${email}>; this API key is shown only once:\n${result.apiKey}`,
+        );
+        return 0;
+      case 'rotated':
+        process.stderr.write(
+          `create-admin: ${username} exists; issued a new key, revoked ${result.revokedKeys}\n`,
+        );
+        await print(
+          json
+            ? JSON.stringify({ username, email, created: false, apiKey: result.apiKey })
+            : `new API key for ${username}; shown only once:\n${result.apiKey}`,
+        );
+        return 0;
+      case 'exists':
+        process.stderr.write(
+          `create-admin: user ${username} already exists; no key issued (--rotate-key issues a new one)\n`,
+        );
+        if (json) await print(JSON.stringify({ username, email, created: false }));
+        return 0;
+      case 'not-admin':
+        process.stderr.write(`create-admin: user ${username} exists but is not an admin; no key issued\n`);
+        return 1;
+    }
+  } finally {
+    await pool.end();
+  }
+});

@@ -1,0 +1,26 @@
+// init-db: applies pending migrations. Idempotent; two at once are safe (advisory lock).
+// Usage: npm run init-db [-- --wait SECONDS]
+import { parseArgs } from 'node:util';
+import { migrate, readMigrations } from '../app/src/db/migrate.ts';
+import { createPool } from '../app/src/db/pool.ts';
+import { connectWithRetry, print, runCli } from './cli.ts';
+
+runCli('init-db', async (ctx) => {
+  const { values } = parseArgs({ options: { wait: { type: 'string', default: '60' } } });
+  const { database } = ctx.load(['database']);
+  const migrations = await readMigrations();
+  const pool = createPool(database, { applicationName: 'gpt-proxy init-db' });
+  try {
+    const client = await connectWithRetry(pool, Number(values.wait));
+    try {
+      const result = await migrate(client, migrations);
+      for (const name of result.applied) await print(`applied ${name}`);
+      await print(`migrations: applied=${result.applied.length} total=${migrations.length}`);
+    } finally {
+      client.release();
+    }
+  } finally {
+    await pool.end();
+  }
+  return 0;
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { hashApiKey } from '../../app/src/crypto/api-keys.ts';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { runScript } from '../helpers/scripts.ts';
+
+describe('create-admin', () => {
+  let pg: PostgresServer;
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(async () => {
+    await pg?.destroy();
+  });
+
+  async function setup() {
+    const { name } = await pg.createDatabase();
+    const env = pg.env(name) as unknown as Record<string, string>;
+    assert.equal((await runScript('init-db', [], env)).code, 0);
+    const run = (...args: string[]) => runScript('create-admin', args, env);
+    const keys = async () => {
+      const client = await pg.connect(name);
+      try {
+        const { rows } = await client.query(
+          'SELECT k.key_hash, k.status, u.username, u.is_admin FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id',
+        );
+        return rows;
+      } finally {
+        await client.end();
+      }
+    };
+    return { run, keys };
+  }
+
+  it('creates an admin and prints its key once, as the last line; stores only the hash', async () => {
+    const db = await setup();
+    const r = await db.run('--username', 'admin', '--email', 'admin@example.com');
+    assert.equal(r.code, 0, r.stderr);
+    const key = r.stdout.trimEnd().split('\n').at(-1) ?? '';
+    assert.match(key, /^sk-gp-[A-Za-z0-9_-]{43}$/);
+    const rows = await db.keys();
+    assert.equal(rows.length, 1);
+    assert.deepEqual(rows[0].key_hash, hashApiKey(key));
+    assert.equal(rows[0].is_admin, true);
+    assert.equal(rows[0].status, 'active');
+  });
+
+  it('leaves an existing user alone: exit 0, no key, a message on stderr', async () => {
+    const db = await setup();
+    await db.run('--username', 'admin', '--email', 'admin@example.com');
+    const plain = await db.run('--username', 'admin', '--email', 'admin@example.com');
+    assert.equal(plain.code, 0);
+    assert.equal(plain.stdout, '');
+    assert.match(plain.stderr, /already exists; no key issued/);
+    const json = await db.run('--username', 'admin', '--email', 'admin@example.com', '--json');
+    assert.deepEqual(JSON.parse(json.stdout), {
+      username: 'admin',
+      email: 'admin@example.com',
+      created: false,
+    });
+    assert.equal((await db.keys()).length, 1);
+  });
+
+  it('prints JSON with the key when asked', async () => {
+    const db = await setup();
+    const r = await db.run('--username', 'ops', '--email', 'ops@example.com', '--json');
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(out), ['username', 'email', 'created', 'apiKey']);
+    assert.equal(out.created, true);
+    assert.deepEqual((await db.keys())[0].key_hash, hashApiKey(out.apiKey));
+  });
+
+  it('--rotate-key issues a new key and revokes the old ones', async () => {
+    const db = await setup();
+    const first = JSON.parse(
+      (await db.run('--username', 'admin', '--email', 'a@example.com', '--json')).stdout,
+    );
+    const r = await db.run('--username', 'admin', '--email', 'a@example.com', '--json', '--rotate-key');
+    assert.equal(r.code, 0, r.stderr);
+    const second = JSON.parse(r.stdout);
+    assert.equal(second.created, false);
+    assert.notEqual(second.apiKey, first.apiKey);
+    const rows = await db.keys();
+    assert.deepEqual(
+      rows.map((x) => x.status),
+      ['revoked', 'active'],
+    );
+    assert.deepEqual(rows[1].key_hash, hashApiKey(second.apiKey));
+  });
+
+  it('two at once create one user with one key', async () => {
+    const db = await setup();
+    const results = await Promise.all([
+      db.run('--username', 'admin', '--email', 'a@example.com', '--json'),
+      db.run('--username', 'admin', '--email', 'a@example.com', '--json'),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.code),
+      [0, 0],
+    );
+    assert.deepEqual(results.map((r) => JSON.parse(r.stdout).created).sort(), [false, true]);
+    assert.equal((await db.keys()).length, 1);
+  });
+
+  it('refuses bad arguments with usage and exit 2', async () => {
+    const db = await setup();
+    for (const args of [
+      [],
+      ['--username', 'x'],
+      ['--username', 'bad name', '--email', 'a@b.c'],
+      ['--username', 'x', '--email', 'nope'],
+      ['--bogus'],
+    ]) {
+      const r = await db.run(...args);
+      assert.equal(r.code, 2, `args ${args.join(' ')}`);
+      assert.match(r.stderr, /usage: create-admin/);
+    }
+  });
+});

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { displayPrefix, hashApiKey, issueApiKey, looksLikeApiKey } from '../../app/src/crypto/api-keys.ts';
+import { DecryptionError, SecretBox } from '../../app/src/crypto/secret-box.ts';
+
+const hex = () => randomBytes(32).toString('hex');
+
+describe('SecretBox', () => {
+  it('seals with a fresh 96-bit IV each time and opens again', () => {
+    const box = new SecretBox({ current: hex() });
+    const a = box.seal('sk-upstream-canary');
+    const b = box.seal('sk-upstream-canary');
+    assert.equal(a.iv.length, 12);
+    assert.equal(a.authTag.length, 16);
+    assert.notDeepEqual(a.iv, b.iv);
+    assert.notDeepEqual(a.ciphertext, b.ciphertext);
+    assert.ok(!a.ciphertext.toString('latin1').includes('canary'));
+    assert.equal(box.open(a), 'sk-upstream-canary');
+    assert.equal(a.keyId, box.currentKeyId);
+  });
+
+  it('opens rows sealed under a key now listed in ENCRYPTION_KEY_PREVIOUS', () => {
+    const oldKey = hex();
+    const sealed = new SecretBox({ current: oldKey }).seal('old-secret');
+    const rotated = new SecretBox({ current: hex(), previous: [oldKey] });
+    assert.equal(rotated.open(sealed), 'old-secret');
+    assert.notEqual(rotated.currentKeyId, sealed.keyId);
+  });
+
+  it('says clearly which key is missing when the sealing key is unknown', () => {
+    const sealed = new SecretBox({ current: hex() }).seal('x');
+    const other = new SecretBox({ current: hex() });
+    assert.throws(
+      () => other.open(sealed),
+      (err: unknown) =>
+        err instanceof DecryptionError &&
+        err.message.includes(sealed.keyId) &&
+        /neither ENCRYPTION_KEY nor listed in ENCRYPTION_KEY_PREVIOUS/.test(err.message),
+    );
+  });
+
+  it('refuses a tampered ciphertext with a clear message', () => {
+    const box = new SecretBox({ current: hex() });
+    const sealed = box.seal('secret');
+    sealed.ciphertext[0] = (sealed.ciphertext[0] ?? 0) ^ 1;
+    assert.throws(() => box.open(sealed), /authentication failed.*altered or that encryption key/);
+  });
+
+  it('fingerprints deterministically per key, differently across keys', () => {
+    const k1 = hex();
+    const box = new SecretBox({ current: k1 });
+    assert.deepEqual(box.fingerprint('a'), box.fingerprint('a'));
+    assert.notDeepEqual(box.fingerprint('a'), box.fingerprint('b'));
+    const rotated = new SecretBox({ current: hex(), previous: [k1] });
+    assert.deepEqual(rotated.fingerprint('a', box.currentKeyId), box.fingerprint('a'));
+    assert.notDeepEqual(rotated.fingerprint('a'), box.fingerprint('a'));
+  });
+});
+
+describe('proxy API keys', () => {
+  it('are 256-bit, prefixed, and stored as SHA-256 only', () => {
+    const issued = issueApiKey();
+    assert.match(issued.key, /^sk-gp-[A-Za-z0-9_-]{43}$/);
+    assert.equal(Buffer.from(issued.key.slice(6), 'base64url').length, 32);
+    assert.deepEqual(issued.hash, hashApiKey(issued.key));
+    assert.equal(issued.hash.length, 32);
+    assert.equal(issued.displayPrefix, displayPrefix(issued.key));
+    assert.ok(issued.key.startsWith(issued.displayPrefix.slice(0, -1)));
+    assert.ok(looksLikeApiKey(issued.key));
+    assert.ok(!looksLikeApiKey('sk-proj-abc'));
+    assert.notEqual(issueApiKey().key, issued.key);
+  });
+});
