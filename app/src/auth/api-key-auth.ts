@@ -1,0 +1,127 @@
+import type pg from 'pg';
+import { hashApiKey, looksLikeApiKey } from '../crypto/api-keys.ts';
+
+/** What the rest of the request needs to know about a valid proxy key. */
+export interface ApiKeyIdentity {
+  id: number;
+  userId: number;
+  isAdmin: boolean;
+  /** Per-key limits; null means the defaults (RATE_LIMIT_RPM / RATE_LIMIT_TPM) apply. */
+  rpm: number | null;
+  tpm: number | null;
+  /** Model names (a trailing `*` matches a prefix); null allows every model. */
+  allowedModels: readonly string[] | null;
+}
+
+export type AuthResult =
+  | { valid: true; key: ApiKeyIdentity }
+  | { valid: false; reason: 'unknown' | 'revoked' | 'expired' | 'user_disabled' };
+
+interface KeyRow {
+  id: number;
+  user_id: number;
+  is_admin: boolean;
+  user_disabled: boolean;
+  status: string;
+  rpm: number | null;
+  tpm: number | null;
+  allowed_models: string[] | null;
+  expires_at: Date | null;
+}
+
+interface CacheEntry {
+  row: KeyRow | null;
+  fetchedAt: number;
+}
+
+export interface ApiKeyAuthOptions {
+  pool: pg.Pool;
+  /** How long a lookup is trusted; revocation takes effect everywhere within this time. */
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/**
+ * Looks proxy keys up by SHA-256, with a short in-process cache so the hot path does not query
+ * Postgres on every request. Unknown keys are cached too (a flood of bad keys costs one query
+ * each per TTL). Expiry is judged at each call, not at caching time. Expected outcomes are
+ * values; only a database failure throws.
+ */
+export class ApiKeyAuthenticator {
+  readonly #pool: pg.Pool;
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #inflight = new Map<string, Promise<KeyRow | null>>();
+
+  constructor(options: ApiKeyAuthOptions) {
+    this.#pool = options.pool;
+    this.#ttlMs = options.ttlMs ?? 4_000;
+    this.#maxEntries = options.maxEntries ?? 50_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async authenticate(presented: string): Promise<AuthResult> {
+    if (!looksLikeApiKey(presented)) return { valid: false, reason: 'unknown' };
+    const hash = hashApiKey(presented);
+    const row = await this.#lookup(hash.toString('hex'), hash);
+    if (!row) return { valid: false, reason: 'unknown' };
+    if (row.status !== 'active') return { valid: false, reason: 'revoked' };
+    if (row.user_disabled) return { valid: false, reason: 'user_disabled' };
+    if (row.expires_at && row.expires_at.getTime() <= this.#now()) return { valid: false, reason: 'expired' };
+    return {
+      valid: true,
+      key: {
+        id: row.id,
+        userId: row.user_id,
+        isAdmin: row.is_admin,
+        rpm: row.rpm,
+        tpm: row.tpm,
+        allowedModels: row.allowed_models,
+      },
+    };
+  }
+
+  /** Drops every cached lookup (used after an admin change on this instance). */
+  invalidate(): void {
+    this.#cache.clear();
+  }
+
+  async #lookup(hex: string, hash: Buffer): Promise<KeyRow | null> {
+    const cached = this.#cache.get(hex);
+    if (cached && this.#now() - cached.fetchedAt < this.#ttlMs) return cached.row;
+    const pending = this.#inflight.get(hex);
+    if (pending) return pending;
+    const query = this.#query(hash)
+      .then((row) => {
+        if (this.#cache.size >= this.#maxEntries)
+          this.#cache.delete(this.#cache.keys().next().value as string);
+        this.#cache.delete(hex);
+        this.#cache.set(hex, { row, fetchedAt: this.#now() });
+        return row;
+      })
+      .finally(() => this.#inflight.delete(hex));
+    this.#inflight.set(hex, query);
+    return query;
+  }
+
+  async #query(hash: Buffer): Promise<KeyRow | null> {
+    const { rows } = await this.#pool.query<KeyRow>(
+      `SELECT k.id, k.user_id, u.is_admin, u.disabled AS user_disabled, k.status, k.rpm, k.tpm,
+              k.allowed_models, k.expires_at
+       FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1`,
+      [hash],
+    );
+    return rows[0] ?? null;
+  }
+}
+
+/** Whether a key may use `model`: exact names, or a prefix when the allowed entry ends in `*`. */
+export function mayUseModel(key: ApiKeyIdentity, model: string): boolean {
+  if (key.allowedModels === null) return true;
+  return key.allowedModels.some((allowed) =>
+    allowed.endsWith('*') ? model.startsWith(allowed.slice(0, -1)) : allowed === model,
+  );
+}

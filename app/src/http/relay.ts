@@ -1,0 +1,81 @@
+import { once } from 'node:events';
+import type { Context } from 'koa';
+import type { ErrorBody } from '../errors.ts';
+import { clientHeaders } from '../upstream/response-headers.ts';
+import { SseSplitter } from './sse.ts';
+
+export interface StreamOutcome {
+  /** The upstream finished the stream. */
+  completed: boolean;
+  /** The client went away first (the upstream request was aborted). */
+  clientGone: boolean;
+  events: number;
+}
+
+/** Called for each complete event; returns the text to send (or null to drop the event). */
+export type EventFilter = (event: string) => string | null;
+
+const MID_STREAM_ERROR: ErrorBody = {
+  error: {
+    message: 'The upstream connection failed while streaming; the response is incomplete.',
+    type: 'server_error',
+    param: null,
+    code: 'upstream_error',
+  },
+};
+
+/**
+ * Relays an upstream event stream to the client event by event, as each one completes, with
+ * backpressure. If the upstream fails after the stream began, the client gets one error event
+ * and the stream ends without [DONE]; if the client leaves, `abort` cancels the upstream at once.
+ * Awaited by the route, so the request is not finished (or logged) until the stream is.
+ */
+export async function relayEventStream(
+  ctx: Context,
+  upstream: {
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    body: AsyncIterable<Buffer>;
+  },
+  abort: AbortController,
+  filter: EventFilter = (e) => e,
+): Promise<StreamOutcome> {
+  const res = ctx.res;
+  ctx.respond = false;
+  res.statusCode = upstream.status;
+  for (const [name, value] of Object.entries(clientHeaders(upstream.headers))) res.setHeader(name, value);
+  res.setHeader('content-type', 'text/event-stream; charset=utf-8');
+  res.setHeader('cache-control', 'no-cache');
+  res.setHeader('x-accel-buffering', 'no');
+  res.flushHeaders();
+
+  const splitter = new SseSplitter();
+  let events = 0;
+  const send = async (text: string) => {
+    if (!res.write(text)) await once(res, 'drain', { signal: abort.signal });
+  };
+  try {
+    for await (const chunk of upstream.body) {
+      for (const event of splitter.push(chunk)) {
+        const out = filter(event);
+        if (out === null) continue;
+        events++;
+        await send(`${out}\n\n`);
+      }
+    }
+    const rest = splitter.end();
+    if (rest !== undefined) {
+      const out = filter(rest);
+      if (out !== null) await send(`${out}\n\n`);
+    }
+    res.end();
+    return { completed: true, clientGone: false, events };
+  } catch {
+    if (abort.signal.aborted || res.destroyed) {
+      res.destroy();
+      return { completed: false, clientGone: true, events };
+    }
+    res.end(`data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`);
+    return { completed: false, clientGone: false, events };
+  }
+}

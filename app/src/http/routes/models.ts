@@ -1,0 +1,14 @@
+import type { Context } from 'koa';
+import { type ApiKeyIdentity, mayUseModel } from '../../auth/api-key-auth.ts';
+import type { ModelCatalog } from '../../upstream/model-catalog.ts';
+
+/** `GET /v1/models`: what the upstream keys serve, narrowed to what this key may use. */
+export function modelsRoute(catalog: ModelCatalog) {
+  return async (ctx: Context) => {
+    const key = ctx.state.apiKey as ApiKeyIdentity;
+    const abort = new AbortController();
+    ctx.res.once('close', () => abort.abort());
+    const models = await catalog.list(abort.signal);
+    ctx.body = { object: 'list', data: models.filter((m) => mayUseModel(key, m.id)) };
+  };
+}

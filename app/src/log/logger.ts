@@ -1,0 +1,45 @@
+import pino from 'pino';
+import type { Config } from '../config/index.ts';
+import { describeError, redact } from './redact.ts';
+
+export type Logger = pino.Logger;
+
+/**
+ * The process's pino logger: JSON lines on stdout. Header fields that carry credentials are
+ * censored by path as a second line of defence; the first is never logging them at all. Error
+ * objects go through `errorFields`, which strips secrets pg and ioredis may echo.
+ */
+export function createLogger(log: Config['log'], name: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      name,
+      level: log.level,
+      base: { service: name },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers["api-key"]',
+          'req.headers.cookie',
+          'headers.authorization',
+          'headers["api-key"]',
+          'password',
+          'apiKey',
+          'key',
+        ],
+        censor: '[redacted]',
+      },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
+
+/** Log fields for an error: a secret-free message and code, never the raw object (it may hold a URL or config). */
+export function errorFields(
+  err: unknown,
+  secrets: readonly string[] = [],
+): { err: { message: string; type: string } } {
+  const type = err instanceof Error ? err.name : typeof err;
+  return { err: { message: describeError(err, secrets), type: redact(type) } };
+}

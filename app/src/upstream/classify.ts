@@ -1,0 +1,91 @@
+/**
+ * What an upstream answer means for the key that got it and for the client. Pure: the pool and
+ * the forwarder act on the result; the table tests pin every case.
+ */
+export type Outcome =
+  | { kind: 'success' }
+  /** The client's mistake as the upstream judged it (400/404/422…): sent back unchanged, key untouched. */
+  | { kind: 'client_error' }
+  /** The key is unusable until a probe shows otherwise (401, 403, exhausted quota). */
+  | { kind: 'key_disabled'; reason: string }
+  /** The key is rate limited: rest it until the upstream says, then use it again. */
+  | { kind: 'key_cooling'; retryAfterMs: number; reason: string }
+  /** A fault on the upstream's side or the way there: retry elsewhere, count against the key. */
+  | { kind: 'upstream_failure'; reason: string; timeout: boolean };
+
+export interface UpstreamAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The error body's text (may be truncated); absent for 2xx. */
+  body?: string;
+}
+
+const DEFAULT_COOLDOWN_MS = 20_000;
+const MAX_COOLDOWN_MS = 10 * 60_000;
+
+/** The error code in OpenAI's or Azure's error body, when there is one. */
+export function errorCode(body: string | undefined): string | undefined {
+  if (!body) return undefined;
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; type?: unknown } };
+    const code = parsed.error?.code ?? parsed.error?.type;
+    return typeof code === 'string' || typeof code === 'number' ? String(code) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function header(headers: UpstreamAnswer['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * How long the upstream asks us to wait: Azure's `retry-after-ms`, else `retry-after` in seconds
+ * or as an HTTP date; a default when absent, capped so a bogus header cannot bench a key for days.
+ */
+export function retryAfterMs(headers: UpstreamAnswer['headers'], now = Date.now()): number {
+  const ms = Number(header(headers, 'retry-after-ms'));
+  if (Number.isFinite(ms) && ms > 0) return Math.min(ms, MAX_COOLDOWN_MS);
+  const raw = header(headers, 'retry-after');
+  if (raw !== undefined) {
+    const seconds = Number(raw);
+    if (Number.isFinite(seconds) && seconds >= 0)
+      return Math.min(Math.max(seconds * 1000, 1000), MAX_COOLDOWN_MS);
+    const date = Date.parse(raw);
+    if (Number.isFinite(date)) return Math.min(Math.max(date - now, 1000), MAX_COOLDOWN_MS);
+  }
+  return DEFAULT_COOLDOWN_MS;
+}
+
+/** Classifies one upstream HTTP answer. */
+export function classifyAnswer(answer: UpstreamAnswer): Outcome {
+  const { status } = answer;
+  if (status >= 200 && status < 300) return { kind: 'success' };
+  const code = errorCode(answer.body);
+  if (code === 'insufficient_quota') return { kind: 'key_disabled', reason: 'insufficient_quota' };
+  if (status === 401 || status === 403) {
+    return {
+      kind: 'key_disabled',
+      reason: code && code !== String(status) ? `${status} ${code}` : `${status} unauthorized`,
+    };
+  }
+  if (status === 429) {
+    return {
+      kind: 'key_cooling',
+      retryAfterMs: retryAfterMs(answer.headers),
+      reason: `429 ${code ?? 'rate_limited'}`,
+    };
+  }
+  if (status === 408 || status >= 500) {
+    return { kind: 'upstream_failure', reason: `${status}${code ? ` ${code}` : ''}`, timeout: false };
+  }
+  return { kind: 'client_error' };
+}
+
+/** Classifies a request that got no HTTP answer (refused, reset, timed out). */
+export function classifyTransportError(err: unknown): Outcome {
+  const code = (err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error');
+  const timeout = /TIMEOUT/i.test(code);
+  return { kind: 'upstream_failure', reason: timeout ? `timeout (${code})` : `network (${code})`, timeout };
+}

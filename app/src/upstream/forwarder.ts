@@ -1,0 +1,189 @@
+import { Agent, type Dispatcher } from 'undici';
+import { ApiError } from '../errors.ts';
+import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
+import type { Candidate, UpstreamPool } from './pool.ts';
+import type { Operation, UpstreamKey } from './types.ts';
+
+export interface ForwarderTimeouts {
+  connectMs: number;
+  /** Until the upstream's response headers arrive (a long completion may think first). */
+  headersMs: number;
+  /** Longest silence between two body chunks. */
+  bodyMs: number;
+  /** Budget across all attempts of one request. */
+  totalMs: number;
+  maxAttempts: number;
+}
+
+export const DEFAULT_TIMEOUTS: ForwarderTimeouts = {
+  connectMs: 10_000,
+  headersMs: 300_000,
+  bodyMs: 300_000,
+  totalMs: 330_000,
+  maxAttempts: 3,
+};
+
+/** An upstream response to relay to the client: 2xx, or the client's own mistake as judged upstream. */
+export interface Relayable {
+  key: UpstreamKey;
+  attempts: number;
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  /** Unread body (2xx) or the already-read error body (4xx). */
+  body: Dispatcher.ResponseData['body'] | Buffer;
+}
+
+export interface ForwardRequest {
+  operation: Operation;
+  model: string | undefined;
+  body: Buffer | undefined;
+  method: 'GET' | 'POST';
+  accept: string;
+  /** Read a 2xx body whole inside the attempt, so a failure while reading still fails over. */
+  buffer: boolean;
+  /** Aborted when the client goes away: the upstream request is cancelled at once. */
+  signal: AbortSignal;
+}
+
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Sends a request upstream through keep-alive connection pools, failing over to another key on
+ * a failure that happens before anything reached the client: bounded attempts within a total
+ * deadline. Each answer is classified and reported to the pool. Returns what to relay, or
+ * throws the contract's 503/502/504.
+ */
+export class Forwarder {
+  readonly #pool: UpstreamPool;
+  readonly #t: ForwarderTimeouts;
+  readonly #agent: Agent;
+
+  constructor(options: { pool: UpstreamPool; timeouts?: Partial<ForwarderTimeouts> }) {
+    this.#pool = options.pool;
+    this.#t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.#agent = new Agent({
+      connect: { timeout: this.#t.connectMs },
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      headersTimeout: this.#t.headersMs,
+      bodyTimeout: this.#t.bodyMs,
+    });
+  }
+
+  async forward(req: ForwardRequest): Promise<Relayable> {
+    const selection = this.#pool.select(req.operation, req.model, req.body);
+    if (!selection.ok) {
+      if (selection.reason === 'no_key_serves_model') {
+        throw new ApiError('model_not_found', `The model '${req.model ?? ''}' is not served by this proxy.`, {
+          param: 'model',
+        });
+      }
+      throw new ApiError(
+        'upstream_unavailable',
+        'Every upstream key is cooling down or disabled; retry shortly.',
+      );
+    }
+    const deadline = AbortSignal.timeout(this.#t.totalMs);
+    const signal = AbortSignal.any([req.signal, deadline]);
+    let last: Outcome | undefined;
+    const tries = selection.candidates.slice(0, this.#t.maxAttempts);
+    for (const [i, candidate] of tries.entries()) {
+      if (signal.aborted) break;
+      const result = await this.#attempt(candidate, req, signal);
+      if (req.signal.aborted) throw new ClientGoneError();
+      this.#pool.report(candidate.key.id, result.outcome);
+      if (result.relay) return { ...result.relay, attempts: i + 1 };
+      last = result.outcome;
+    }
+    throw failureError(last, deadline.aborted);
+  }
+
+  async #attempt(
+    candidate: Candidate,
+    req: ForwardRequest,
+    signal: AbortSignal,
+  ): Promise<{ outcome: Outcome; relay?: Omit<Relayable, 'attempts'> }> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.#agent.request({
+        origin: candidate.target.origin,
+        path: candidate.target.path,
+        method: req.method,
+        headers: {
+          ...candidate.target.headers,
+          ...(req.body ? { 'content-type': 'application/json' } : {}),
+          accept: req.accept,
+          'accept-encoding': 'identity',
+          'user-agent': 'gpt-proxy',
+        },
+        body: candidate.target.body ?? req.body,
+        signal,
+      });
+    } catch (err) {
+      return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      let body: Relayable['body'] = res.body;
+      if (req.buffer) {
+        try {
+          body = Buffer.from(await res.body.arrayBuffer());
+        } catch (err) {
+          return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
+        }
+      }
+      return {
+        outcome: { kind: 'success' },
+        relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body },
+      };
+    }
+    const body = await readBounded(res.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0));
+    const outcome = classifyAnswer({
+      status: res.statusCode,
+      headers: res.headers,
+      body: body.toString('utf8'),
+    });
+    if (outcome.kind === 'client_error') {
+      return { outcome, relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body } };
+    }
+    return { outcome };
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+/** Thrown when the client disconnected while we were still waiting on the upstream. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
+function timeoutLike(err: unknown): unknown {
+  return Object.assign(new Error('deadline exceeded'), { code: 'UND_ERR_DEADLINE_TIMEOUT', cause: err });
+}
+
+function failureError(last: Outcome | undefined, deadlineHit: boolean): ApiError {
+  if (deadlineHit || (last?.kind === 'upstream_failure' && last.timeout)) {
+    return new ApiError('upstream_timeout', 'The upstream did not answer in time.');
+  }
+  if (last?.kind === 'upstream_failure' || last === undefined) {
+    return new ApiError('upstream_error', 'The upstream failed to answer; retry shortly.');
+  }
+  return new ApiError(
+    'upstream_unavailable',
+    'Every upstream key is cooling down or disabled; retry shortly.',
+  );
+}
+
+async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,69 @@
+import type { Forwarder } from './forwarder.ts';
+import type { UpstreamPool } from './pool.ts';
+
+export interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+/**
+ * The models the configured upstream keys can serve: Azure keys name theirs in their
+ * deployments; for OpenAI keys the upstream's own `GET /models` is asked (through the pool, so a
+ * bad key fails over) and remembered for a minute. A failed refresh serves the last good list.
+ */
+export class ModelCatalog {
+  readonly #pool: UpstreamPool;
+  readonly #forwarder: Forwarder;
+  readonly #ttlMs: number;
+  #openai: { models: ModelEntry[]; fetchedAt: number } | undefined;
+
+  constructor(options: { pool: UpstreamPool; forwarder: Forwarder; ttlMs?: number }) {
+    this.#pool = options.pool;
+    this.#forwarder = options.forwarder;
+    this.#ttlMs = options.ttlMs ?? 60_000;
+  }
+
+  async list(signal: AbortSignal): Promise<ModelEntry[]> {
+    const byId = new Map<string, ModelEntry>();
+    for (const state of this.#pool.states) {
+      for (const d of state.key.deployments ?? []) {
+        for (const id of d.models) byId.set(id, { id, object: 'model', created: 0, owned_by: 'azure' });
+      }
+    }
+    if (this.#pool.states.some((s) => s.key.provider === 'openai')) {
+      for (const m of await this.#openaiModels(signal)) if (!byId.has(m.id)) byId.set(m.id, m);
+    }
+    return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async #openaiModels(signal: AbortSignal): Promise<ModelEntry[]> {
+    if (this.#openai && Date.now() - this.#openai.fetchedAt < this.#ttlMs) return this.#openai.models;
+    try {
+      const answer = await this.#forwarder.forward({
+        operation: 'models',
+        model: undefined,
+        body: undefined,
+        method: 'GET',
+        accept: 'application/json',
+        buffer: true,
+        signal,
+      });
+      const parsed = JSON.parse(String(answer.body)) as { data?: Array<Partial<ModelEntry>> };
+      const models = (parsed.data ?? [])
+        .filter((m): m is Partial<ModelEntry> & { id: string } => typeof m.id === 'string')
+        .map((m) => ({
+          id: m.id,
+          object: 'model' as const,
+          created: m.created ?? 0,
+          owned_by: m.owned_by ?? 'openai',
+        }));
+      this.#openai = { models, fetchedAt: Date.now() };
+      return models;
+    } catch (err) {
+      if (this.#openai) return this.#openai.models;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import type pg from 'pg';
+import type { Outcome } from './classify.ts';
+import type { KeyState, UpstreamKeyStore } from './key-store.ts';
+import type { Operation, Provider, ProviderAdapter, UpstreamKey, UpstreamTarget } from './types.ts';
+
+/** A key that can serve the request, with the request built for it. */
+export interface Candidate {
+  key: UpstreamKey;
+  target: UpstreamTarget;
+}
+
+export type Selection =
+  | { ok: true; candidates: Candidate[] }
+  /** No key, whatever its state, can serve this model. */
+  | { ok: false; reason: 'no_key_serves_model' }
+  /** Keys exist for the model but every one is cooling or disabled. */
+  | { ok: false; reason: 'all_keys_unavailable' };
+
+export interface UpstreamPoolOptions {
+  store: UpstreamKeyStore;
+  pool: pg.Pool;
+  adapters: Partial<Record<Provider, ProviderAdapter>>;
+  /** How often the shared state is re-read from Postgres. */
+  refreshMs?: number;
+  /** Consecutive failures after which a key cools down, and the backoff base. */
+  failureThreshold?: number;
+  failureBackoffMs?: number;
+  onError?: (what: string, err: unknown) => void;
+  now?: () => number;
+}
+
+/**
+ * The upstream key pool. Load is spread round robin over the keys that can serve the model and
+ * are usable now: active, or cooling with their time up. State lives in Postgres and is shared by
+ * every instance; this instance applies its own reports at once and re-reads the table on a short
+ * timer to see the others'.
+ */
+export class UpstreamPool {
+  readonly #o: Required<Omit<UpstreamPoolOptions, 'onError' | 'now'>> & Pick<UpstreamPoolOptions, 'onError'>;
+  readonly #now: () => number;
+  #states: KeyState[] = [];
+  #cursor = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: UpstreamPoolOptions) {
+    this.#o = { refreshMs: 2_000, failureThreshold: 3, failureBackoffMs: 10_000, ...options };
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Loads the keys and keeps them fresh. A failed first load is reported, not thrown: the proxy
+   * still starts (health says what is wrong) and the timer keeps trying.
+   */
+  async start(): Promise<void> {
+    await this.refresh().catch((err: unknown) => this.#o.onError?.('load upstream keys', err));
+    this.#timer = setInterval(() => {
+      this.refresh().catch((err: unknown) => this.#o.onError?.('refresh upstream keys', err));
+    }, this.#o.refreshMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  async refresh(): Promise<void> {
+    this.#states = await this.#o.store.load();
+  }
+
+  /** Every key state, for metrics and the admin API. */
+  get states(): readonly KeyState[] {
+    return this.#states;
+  }
+
+  select(operation: Operation, model: string | undefined, body?: Buffer): Selection {
+    const usable: Candidate[] = [];
+    let serving = 0;
+    const start = this.#cursor++;
+    const n = this.#states.length;
+    for (let i = 0; i < n; i++) {
+      const state = this.#states[(start + i) % n] as KeyState;
+      const target = this.#o.adapters[state.key.provider]?.target(operation, model, state.key, body);
+      if (!target) continue;
+      serving++;
+      if (this.#usable(state)) usable.push({ key: state.key, target });
+    }
+    if (serving === 0) return { ok: false, reason: 'no_key_serves_model' };
+    if (usable.length === 0) return { ok: false, reason: 'all_keys_unavailable' };
+    return { ok: true, candidates: usable };
+  }
+
+  /**
+   * The model an Azure-style path's deployment name stands for: the model of a configured
+   * deployment of that name, else the name itself (with OpenAI keys, deployment = model).
+   */
+  modelForDeployment(deployment: string): string {
+    for (const state of this.#states) {
+      const found = state.key.deployments?.find((d) => d.deployment === deployment);
+      if (found?.models[0]) return found.models[0];
+    }
+    return deployment;
+  }
+
+  #usable(state: KeyState): boolean {
+    if (state.status === 'active') return true;
+    return state.status === 'cooling' && (state.cooldownUntil?.getTime() ?? 0) <= this.#now();
+  }
+
+  /**
+   * Records what happened with a key: success heals it, a disabling answer disables it, a 429
+   * cools it for Retry-After, and repeated failures cool it with exponential backoff. The
+   * local state changes at once; the row is written in the background (errors are reported).
+   */
+  report(keyId: number, outcome: Outcome): void {
+    const state = this.#states.find((s) => s.key.id === keyId);
+    if (!state || outcome.kind === 'client_error') return;
+    const update = this.#apply(state, outcome);
+    if (!update) return;
+    this.#o.pool.query(update.sql, [keyId, ...update.params]).catch((err: unknown) => {
+      this.#o.onError?.('record upstream key state', err);
+    });
+  }
+
+  #apply(state: KeyState, outcome: Outcome): { sql: string; params: unknown[] } | undefined {
+    const now = this.#now();
+    switch (outcome.kind) {
+      case 'success':
+        if (state.status === 'active' && state.failureCount === 0) return undefined;
+        Object.assign(state, { status: 'active', failureCount: 0, cooldownUntil: null });
+        return {
+          sql: `UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL,
+                  cooldown_until = NULL, updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+          params: [],
+        };
+      case 'key_disabled':
+        Object.assign(state, { status: 'disabled', cooldownUntil: null });
+        return {
+          sql: `UPDATE upstream_keys SET status = 'disabled', last_error = $2, cooldown_until = NULL,
+                  updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+          params: [outcome.reason],
+        };
+      case 'key_cooling':
+        return this.#cool(state, now + outcome.retryAfterMs, outcome.reason, state.failureCount);
+      case 'upstream_failure': {
+        const failures = state.failureCount + 1;
+        const over = failures - this.#o.failureThreshold;
+        if (over < 0) {
+          state.failureCount = failures;
+          return {
+            sql: `UPDATE upstream_keys SET failure_count = failure_count + 1, last_error = $2, updated_at = now()
+                  WHERE id = $1`,
+            params: [outcome.reason],
+          };
+        }
+        const backoff = Math.min(this.#o.failureBackoffMs * 2 ** over, 5 * 60_000);
+        return this.#cool(state, now + backoff, outcome.reason, failures);
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  #cool(
+    state: KeyState,
+    until: number,
+    reason: string,
+    failures: number,
+  ): { sql: string; params: unknown[] } {
+    Object.assign(state, { status: 'cooling', cooldownUntil: new Date(until), failureCount: failures });
+    return {
+      sql: `UPDATE upstream_keys SET status = 'cooling', cooldown_until = $2, failure_count = $3, last_error = $4,
+              updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+      params: [new Date(until), failures, reason],
+    };
+  }
+}
