@@ -36,7 +36,7 @@ export interface ValidatedRequest {
 
 /**
  * Checks a body for `operation`. On the Azure surface the deployment in the path names the
- * model, so `model` may be absent there.
+ * model, so whatever `model` the body has (Azure SDKs often send none or an empty one) is ignored.
  */
 export function validateBody(
   operation: Operation,
@@ -44,11 +44,15 @@ export function validateBody(
   modelInPath: boolean,
 ): ValidatedRequest {
   const schema = SCHEMAS[operation as ProxiedOperation];
-  const result = (modelInPath ? schema.extend({ model: model.optional() }) : schema).safeParse(json);
+  const result = (modelInPath ? schema.extend({ model: z.unknown().optional() }) : schema).safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
     const param = issue?.path.map(String).join('.') || null;
     throw new ApiError('invalid_request', issue?.message ?? 'Invalid request body.', param ? { param } : {});
   }
-  return { model: result.data.model, stream: result.data.stream === true };
+  const found = result.data.model;
+  return {
+    model: typeof found === 'string' && !modelInPath ? found : undefined,
+    stream: result.data.stream === true,
+  };
 }

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
+import { openSse } from '../helpers/sse-client.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+
+const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true };
+
+describe('proxy: streaming', () => {
+  let stack: TestStack;
+  let app: InProcessApp;
+  let auth: Record<string, string>;
+
+  before(async () => {
+    stack = await startStack({ upstreamKeys: ['sk-upstream-stream-1'] });
+    app = await startAppInProcess(stack.env);
+    auth = { authorization: `Bearer ${(await stack.issueKey()).key}` };
+  });
+  after(async () => {
+    await app?.stop();
+    await stack?.destroy();
+  });
+
+  for (const [name, path, body] of [
+    ['chat', '/v1/chat/completions', CHAT],
+    ['responses', '/v1/responses', { model: 'gpt-4o', input: 'hi', stream: true }],
+  ] as const) {
+    it(`${name}: the first event reaches the client while the upstream still holds the rest`, async () => {
+      const latch = stack.fake.holdStreams();
+      const res = await openSse(`${app.url}${path}`, auth, body);
+      assert.equal(res.status, 200);
+      assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+      assert.equal(res.headers['x-accel-buffering'], 'no');
+      const first = await res.next();
+      assert.ok(first?.includes('data: '), 'first event arrived before release');
+      await latch.waitForHeld(1);
+      assert.equal(latch.released, false);
+      latch.release();
+      const rest = await res.rest();
+      if (name === 'chat') assert.equal(rest.at(-1), 'data: [DONE]');
+      else assert.match(rest.at(-1) ?? '', /^event: response\.completed/);
+    });
+  }
+
+  it('the client closing its connection aborts the upstream request at once', async () => {
+    const latch = stack.fake.holdStreams();
+    const res = await openSse(`${app.url}/v1/chat/completions`, auth, CHAT);
+    await res.next();
+    await latch.waitForHeld(1);
+    const abortsBefore = stack.fake.requests.filter((r) => r.aborted).length;
+    res.abort();
+    const aborted = await stack.fake.waitForAbort(abortsBefore + 1);
+    assert.equal(aborted.outcome, 'aborted');
+    latch.release();
+  });
+
+  it('an upstream failure mid-stream gives one error event and no [DONE]', async () => {
+    stack.fake.setKeyBehavior(
+      'sk-upstream-stream-1',
+      { kind: 'fail_mid_stream', afterEvents: 2 },
+      { times: 1 },
+    );
+    const res = await openSse(`${app.url}/v1/chat/completions`, auth, CHAT);
+    assert.equal(res.status, 200);
+    const events = await res.rest();
+    const errors = events.filter((e) => e.includes('"error"'));
+    assert.equal(errors.length, 1);
+    assert.deepEqual(JSON.parse(errors[0]?.slice('data: '.length) ?? '{}').error.code, 'upstream_error');
+    assert.equal(events.at(-1), errors[0]);
+    assert.ok(!events.includes('data: [DONE]'));
+  });
+
+  it('an upstream that hangs up before the stream starts fails over or answers 502 in JSON', async () => {
+    stack.fake.setKeyBehavior('sk-upstream-stream-1', 'reset', { times: 3 });
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(CHAT),
+    });
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_error');
+    stack.fake.clearKeyBehaviors();
+  });
+});
