@@ -71,7 +71,10 @@ describe('proxy: secrets and prompts never reach the logs', () => {
       await stack.redis.stop();
       const health = await fetch(`${app.url}/health`);
       assert.equal(health.status, 503);
-      assert.deepEqual(((await health.json()) as { services: unknown }).services, { database: 'healthy', redis: 'unhealthy' });
+      assert.deepEqual(((await health.json()) as { services: unknown }).services, {
+        database: 'healthy',
+        redis: 'unhealthy',
+      });
 
       await stack.pg.stop();
       const fresh = canary('sk-gp-unknown');
@@ -86,7 +89,10 @@ describe('proxy: secrets and prompts never reach the logs', () => {
       });
       assert.equal(r.status, 503);
       const down = await fetch(`${app.url}/health`);
-      assert.deepEqual(((await down.json()) as { services: unknown }).services, { database: 'unhealthy', redis: 'unhealthy' });
+      assert.deepEqual(((await down.json()) as { services: unknown }).services, {
+        database: 'unhealthy',
+        redis: 'unhealthy',
+      });
       await new Promise((res) => setTimeout(res, 500)); // let the pool refresh fail and log
 
       const log = app.logText();
