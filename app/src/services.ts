@@ -5,11 +5,13 @@ import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
 import { errorFields, type Logger } from './log/logger.ts';
+import { AzureAdapter } from './upstream/azure-adapter.ts';
 import { Forwarder, type ForwarderTimeouts } from './upstream/forwarder.ts';
 import { UpstreamKeyStore } from './upstream/key-store.ts';
 import { ModelCatalog } from './upstream/model-catalog.ts';
 import { OpenAiAdapter } from './upstream/openai-adapter.ts';
 import { UpstreamPool } from './upstream/pool.ts';
+import { KeyProber } from './upstream/prober.ts';
 
 export type ServiceConfig = Pick<Config, 'encryption' | 'upstream'>;
 
@@ -20,6 +22,9 @@ export interface Services {
   forwarder: Forwarder;
   models: ModelCatalog;
   healthChecks: { database: () => Promise<unknown>; redis: () => Promise<unknown> };
+  /** The shared pg pool and the upstream-key sealer, for the admin API. */
+  db: pg.Pool;
+  box: SecretBox;
   close(): Promise<void>;
 }
 
@@ -45,15 +50,31 @@ export async function createServices(
     onUnreadable: (id, err) =>
       logger.error({ upstreamKeyId: id, ...errorFields(err, secrets) }, 'cannot open upstream key'),
   });
+  // Both providers are always available: keys added through the admin API may be of either.
+  const adapters = {
+    openai: new OpenAiAdapter(config.upstream.openai.baseUrl),
+    azure: new AzureAdapter(config.upstream.azure.apiVersion),
+  };
   const pool = new UpstreamPool({
     store,
     pool: db,
-    adapters: { openai: new OpenAiAdapter(config.upstream.openai.baseUrl) },
+    adapters,
     refreshMs: overrides.poolRefreshMs,
+    firstProbeDelayMs: config.upstream.probeIntervalMs,
     onError: (what, err) => report(what)(err),
   });
   await pool.start();
   const forwarder = new Forwarder({ pool, timeouts: overrides.timeouts });
+  const prober = new KeyProber({
+    db,
+    pool,
+    adapters,
+    dispatcher: forwarder.dispatcher,
+    intervalMs: config.upstream.probeIntervalMs,
+    onHealed: (id) => logger.info({ upstreamKeyId: id }, 'upstream key healed by probe'),
+    onError: (what, err) => report(what)(err),
+  });
+  prober.start();
   const lastUsed = new LastUsedRecorder({ pool: db, onError: report('record key last use') });
   return {
     authenticator: new ApiKeyAuthenticator({ pool: db, ttlMs: overrides.authTtlMs }),
@@ -62,7 +83,10 @@ export async function createServices(
     forwarder,
     models: new ModelCatalog({ pool, forwarder }),
     healthChecks: { database: () => db.query('SELECT 1'), redis: () => redis.ping() },
+    db,
+    box,
     async close() {
+      prober.stop();
       pool.stop();
       await lastUsed.close();
       await forwarder.close();

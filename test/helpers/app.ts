@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../app/src/config/index.ts';
 import { createPool } from '../../app/src/db/pool.ts';
 import { buildApp } from '../../app/src/http/app.ts';
-import { createLogger } from '../../app/src/log/logger.ts';
+import { createLogger, errorFields } from '../../app/src/log/logger.ts';
 import { secretsOf } from '../../app/src/log/redact.ts';
 import { createRedis } from '../../app/src/redis/client.ts';
 import { createServices, type ServiceOverrides, type Services } from '../../app/src/services.ts';
@@ -52,9 +52,7 @@ export async function startAppInProcess(
   });
   const logger = createLogger(config.log, 'gpt-proxy', sink);
   const db = createPool(config.database, { onIdleError: () => {} });
-  const redis = createRedis(config.redis, (err) =>
-    logger.warn({ err: { message: err.message } }, 'redis error'),
-  );
+  const redis = createRedis(config.redis, (err) => logger.warn(errorFields(err, secrets), 'redis error'));
   const services = await createServices(config, { db, redis, logger, secrets }, overrides);
   const app = buildApp({
     services,

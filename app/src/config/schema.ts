@@ -85,6 +85,7 @@ const upstream = z
     AZURE_ENDPOINT: httpUrl('https://RESOURCE.openai.azure.com').optional(),
     AZURE_API_KEYS: list(),
     AZURE_DEPLOYMENT_NAMES: deployments,
+    UPSTREAM_PROBE_INTERVAL_SECONDS: integer(60, 1, 86_400),
     AZURE_API_VERSION: z
       .string()
       .default('2024-10-21')
@@ -111,6 +112,7 @@ const upstream = z
   })
   .transform((v) => ({
     type: v.UPSTREAM_TYPE,
+    probeIntervalMs: v.UPSTREAM_PROBE_INTERVAL_SECONDS * 1000,
     openai: { apiKeys: v.OPENAI_API_KEYS, baseUrl: v.OPENAI_BASE_URL },
     azure: {
       endpoint: v.AZURE_ENDPOINT,

@@ -35,11 +35,14 @@ export function createLogger(log: Config['log'], name: string, destination?: pin
   );
 }
 
-/** Log fields for an error: a secret-free message and code, never the raw object (it may hold a URL or config). */
+/**
+ * Log fields for an error: a secret-free message and type, never the raw object (it may hold a
+ * URL or config). Named `error`, not `err`, so pino's own serializer does not add a raw stack.
+ */
 export function errorFields(
   err: unknown,
   secrets: readonly string[] = [],
-): { err: { message: string; type: string } } {
+): { error: { message: string; type: string } } {
   const type = err instanceof Error ? err.name : typeof err;
-  return { err: { message: describeError(err, secrets), type: redact(type) } };
+  return { error: { message: describeError(err, secrets), type: redact(type) } };
 }

@@ -23,15 +23,19 @@ export interface UpstreamAnswer {
 const DEFAULT_COOLDOWN_MS = 20_000;
 const MAX_COOLDOWN_MS = 10 * 60_000;
 
-/** The error code in OpenAI's or Azure's error body, when there is one. */
-export function errorCode(body: string | undefined): string | undefined {
-  if (!body) return undefined;
+/** The error code and message in OpenAI's or Azure's error body, when there are any. */
+export function errorInfo(body: string | undefined): { code?: string; message?: string } {
+  if (!body) return {};
   try {
-    const parsed = JSON.parse(body) as { error?: { code?: unknown; type?: unknown } };
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; type?: unknown; message?: unknown } };
     const code = parsed.error?.code ?? parsed.error?.type;
-    return typeof code === 'string' || typeof code === 'number' ? String(code) : undefined;
+    const message = parsed.error?.message;
+    return {
+      code: typeof code === 'string' || typeof code === 'number' ? String(code) : undefined,
+      message: typeof message === 'string' ? message : undefined,
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -62,8 +66,11 @@ export function retryAfterMs(headers: UpstreamAnswer['headers'], now = Date.now(
 export function classifyAnswer(answer: UpstreamAnswer): Outcome {
   const { status } = answer;
   if (status >= 200 && status < 300) return { kind: 'success' };
-  const code = errorCode(answer.body);
-  if (code === 'insufficient_quota') return { kind: 'key_disabled', reason: 'insufficient_quota' };
+  const { code, message } = errorInfo(answer.body);
+  // OpenAI says insufficient_quota (429); Azure says 403 "Out of call volume quota".
+  if (code === 'insufficient_quota' || (status === 403 && /\bquota\b/i.test(message ?? ''))) {
+    return { kind: 'key_disabled', reason: 'insufficient_quota' };
+  }
   if (status === 401 || status === 403) {
     return {
       kind: 'key_disabled',

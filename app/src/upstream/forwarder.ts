@@ -2,7 +2,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { ApiError } from '../errors.ts';
 import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
-import type { Operation, UpstreamKey } from './types.ts';
+import type { Operation, Provider, UpstreamKey } from './types.ts';
 
 export interface ForwarderTimeouts {
   connectMs: number;
@@ -41,6 +41,8 @@ export interface ForwardRequest {
   accept: string;
   /** Read a 2xx body whole inside the attempt, so a failure while reading still fails over. */
   buffer: boolean;
+  /** Only keys of this provider (listing OpenAI's models must not ask Azure). */
+  provider?: Provider;
   /** Aborted when the client goes away: the upstream request is cancelled at once. */
   signal: AbortSignal;
 }
@@ -70,8 +72,13 @@ export class Forwarder {
     });
   }
 
+  /** The keep-alive connection pools, shared with the key prober. */
+  get dispatcher(): Dispatcher {
+    return this.#agent;
+  }
+
   async forward(req: ForwardRequest): Promise<Relayable> {
-    const selection = this.#pool.select(req.operation, req.model, req.body);
+    const selection = this.#pool.select(req.operation, req.model, req.body, req.provider);
     if (!selection.ok) {
       if (selection.reason === 'no_key_serves_model') {
         throw new ApiError('model_not_found', `The model '${req.model ?? ''}' is not served by this proxy.`, {

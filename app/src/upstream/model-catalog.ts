@@ -46,6 +46,7 @@ export class ModelCatalog {
         model: undefined,
         body: undefined,
         method: 'GET',
+        provider: 'openai',
         accept: 'application/json',
         buffer: true,
         signal,

@@ -22,6 +22,8 @@ export interface UpstreamPoolOptions {
   adapters: Partial<Record<Provider, ProviderAdapter>>;
   /** How often the shared state is re-read from Postgres. */
   refreshMs?: number;
+  /** How long a newly disabled key waits for its first probe. */
+  firstProbeDelayMs?: number;
   /** Consecutive failures after which a key cools down, and the backoff base. */
   failureThreshold?: number;
   failureBackoffMs?: number;
@@ -43,7 +45,13 @@ export class UpstreamPool {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: UpstreamPoolOptions) {
-    this.#o = { refreshMs: 2_000, failureThreshold: 3, failureBackoffMs: 10_000, ...options };
+    this.#o = {
+      ...options,
+      refreshMs: options.refreshMs ?? 2_000,
+      firstProbeDelayMs: options.firstProbeDelayMs ?? 60_000,
+      failureThreshold: options.failureThreshold ?? 3,
+      failureBackoffMs: options.failureBackoffMs ?? 10_000,
+    };
     this.#now = options.now ?? Date.now;
   }
 
@@ -72,13 +80,14 @@ export class UpstreamPool {
     return this.#states;
   }
 
-  select(operation: Operation, model: string | undefined, body?: Buffer): Selection {
+  select(operation: Operation, model: string | undefined, body?: Buffer, provider?: Provider): Selection {
     const usable: Candidate[] = [];
     let serving = 0;
     const start = this.#cursor++;
     const n = this.#states.length;
     for (let i = 0; i < n; i++) {
       const state = this.#states[(start + i) % n] as KeyState;
+      if (provider && state.key.provider !== provider) continue;
       const target = this.#o.adapters[state.key.provider]?.target(operation, model, state.key, body);
       if (!target) continue;
       serving++;
@@ -134,10 +143,12 @@ export class UpstreamPool {
         };
       case 'key_disabled':
         Object.assign(state, { status: 'disabled', cooldownUntil: null });
+        // The first probe waits one probe interval (the prober's claim query decides later ones).
         return {
           sql: `UPDATE upstream_keys SET status = 'disabled', last_error = $2, cooldown_until = NULL,
-                  updated_at = now() WHERE id = $1 AND status <> 'retired'`,
-          params: [outcome.reason],
+                  next_probe_at = now() + $3 * interval '1 millisecond', updated_at = now()
+                WHERE id = $1 AND status <> 'retired'`,
+          params: [outcome.reason, this.#o.firstProbeDelayMs],
         };
       case 'key_cooling':
         return this.#cool(state, now + outcome.retryAfterMs, outcome.reason, state.failureCount);

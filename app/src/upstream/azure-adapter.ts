@@ -1,0 +1,62 @@
+import type { AzureDeployment } from './deployments.ts';
+import type { Operation, ProviderAdapter, UpstreamKey, UpstreamTarget } from './types.ts';
+
+/**
+ * Azure OpenAI: `api-key` auth against the key's resource endpoint. A dated AZURE_API_VERSION
+ * uses the deployments path (`/openai/deployments/{d}/{op}?api-version=…`); `v1` uses Azure's
+ * OpenAI-style `/openai/v1/{op}` surface, where the body's `model` names the deployment.
+ */
+export class AzureAdapter implements ProviderAdapter {
+  readonly provider = 'azure' as const;
+  readonly #apiVersion: string;
+
+  constructor(apiVersion: string) {
+    this.#apiVersion = apiVersion;
+  }
+
+  servedModels(key: UpstreamKey): string[] {
+    return (key.deployments ?? []).flatMap((d) => d.models);
+  }
+
+  target(
+    operation: Operation,
+    model: string | undefined,
+    key: UpstreamKey,
+    body: Buffer | undefined,
+  ): UpstreamTarget | null {
+    if (!key.endpoint) return null;
+    const url = new URL(key.endpoint);
+    const base = url.pathname.replace(/\/+$/, '');
+    const headers = { 'api-key': key.secret };
+    const v1 = this.#apiVersion === 'v1';
+    const version = `api-version=${encodeURIComponent(this.#apiVersion)}`;
+    if (operation === 'models') {
+      return {
+        origin: url.origin,
+        path: v1 ? `${base}/openai/v1/models` : `${base}/openai/models?${version}`,
+        headers,
+      };
+    }
+    const deployment = model === undefined ? undefined : findDeployment(key.deployments ?? [], model);
+    if (!deployment) return null;
+    if (v1 || operation === 'responses') {
+      const path = v1 ? `${base}/openai/v1/${operation}` : `${base}/openai/${operation}?${version}`;
+      return { origin: url.origin, path, headers, body: withModel(body, deployment) };
+    }
+    const path = `${base}/openai/deployments/${encodeURIComponent(deployment)}/${operation}?${version}`;
+    return { origin: url.origin, path, headers };
+  }
+}
+
+/** The deployment serving `model`: one listing the model, else one named like it. */
+export function findDeployment(deployments: readonly AzureDeployment[], model: string): string | undefined {
+  return (
+    deployments.find((d) => d.models.includes(model)) ?? deployments.find((d) => d.deployment === model)
+  )?.deployment;
+}
+
+function withModel(body: Buffer | undefined, deployment: string): Buffer | undefined {
+  if (!body) return undefined;
+  const json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  return json.model === deployment ? body : Buffer.from(JSON.stringify({ ...json, model: deployment }));
+}

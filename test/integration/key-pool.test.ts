@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { parseDeployments } from '../../app/src/upstream/deployments.ts';
+import { type InProcessApp, startApp, startAppInProcess } from '../helpers/app.ts';
+import { waitFor } from '../helpers/processes.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+
+const CHAT = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+
+async function chat(url: string, key: string, body = CHAT): Promise<number> {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body,
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function keyRows(stack: TestStack) {
+  const { rows } = await stack.db.query(
+    `SELECT u.id, u.status, u.failure_count, u.last_error, u.cooldown_until FROM upstream_keys u ORDER BY id`,
+  );
+  return rows as Array<{
+    id: number;
+    status: string;
+    failure_count: number;
+    last_error: string | null;
+    cooldown_until: Date | null;
+  }>;
+}
+
+describe('upstream key pool: failover and self-healing', () => {
+  let stack: TestStack;
+  let proxyKey: string;
+  const [BAD, FAILING, GOOD] = ['sk-pool-bad', 'sk-pool-failing', 'sk-pool-good'];
+
+  before(async () => {
+    stack = await startStack({ upstreamKeys: [BAD, FAILING, GOOD] });
+    proxyKey = (await stack.issueKey()).key;
+  });
+  after(async () => {
+    await stack?.destroy();
+  });
+
+  it('with one bad and one failing key among three, every request succeeds and the rows say why', async () => {
+    const app = await startAppInProcess(stack.env);
+    try {
+      stack.fake.setKeyBehavior(BAD, 'invalid_key');
+      stack.fake.setKeyBehavior(FAILING, 'server_error');
+      const statuses: number[] = [];
+      for (let i = 0; i < 15; i++) statuses.push(await chat(app.url, proxyKey));
+      assert.deepEqual(new Set(statuses), new Set([200]));
+      await waitFor(async () => (await keyRows(stack))[1]?.status === 'cooling', {
+        timeoutMs: 3_000,
+        what: 'failing key cooling',
+      });
+      const [bad, failing, good] = await keyRows(stack);
+      assert.equal(bad?.status, 'disabled');
+      assert.equal(bad?.last_error, '401 invalid_api_key');
+      assert.equal(failing?.status, 'cooling');
+      assert.equal(failing?.failure_count, 3);
+      assert.equal(failing?.last_error, '500 server_error');
+      assert.equal(good?.status, 'active');
+      // The bad key was tried once, the failing one until it cooled; the load spread over the rest.
+      const chats = stack.fake.requests.filter((r) => r.endpoint === 'chat');
+      assert.equal(chats.filter((r) => r.key === BAD).length, 1);
+      assert.equal(chats.filter((r) => r.key === FAILING).length, 3);
+    } finally {
+      await app.stop();
+      stack.fake.clearKeyBehaviors();
+      await stack.db.query(
+        "UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL, cooldown_until = NULL",
+      );
+    }
+  });
+
+  it('a key cooled by a 429 comes back when its Retry-After is over', async () => {
+    const app = await startAppInProcess(stack.env);
+    try {
+      stack.fake.clearRequests();
+      for (const k of [BAD, FAILING, GOOD])
+        stack.fake.setKeyBehavior(k, { kind: 'rate_limited', retryAfterSeconds: 1 }, { times: 1 });
+      assert.equal(await chat(app.url, proxyKey), 503, 'all three answered 429: no usable key');
+      const rows = await keyRows(stack);
+      assert.ok(rows.every((r) => r.status === 'cooling' && r.last_error === '429 rate_limit_exceeded'));
+      assert.equal(await chat(app.url, proxyKey), 503, 'still cooling');
+      await new Promise((r) => setTimeout(r, 1_100));
+      assert.equal(await chat(app.url, proxyKey), 200);
+      await waitFor(async () => (await keyRows(stack)).some((r) => r.status === 'active'), {
+        timeoutMs: 2_000,
+        what: 'a key active again',
+      });
+    } finally {
+      await app.stop();
+      await stack.db.query(
+        "UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL, cooldown_until = NULL",
+      );
+    }
+  });
+
+  it('two instances share key state and probe a disabled key once per interval; it heals when accepted', async () => {
+    const env = { ...stack.env, UPSTREAM_PROBE_INTERVAL_SECONDS: '1', LOG_LEVEL: 'warn' };
+    const [a, b] = await Promise.all([startApp({ env }), startApp({ env })]);
+    try {
+      stack.fake.setKeyBehavior(BAD, 'invalid_key');
+      for (let i = 0; i < 6; i++) assert.equal(await chat(a.url, proxyKey), 200);
+      assert.equal((await keyRows(stack))[0]?.status, 'disabled');
+
+      // Instance b learns of it from Postgres within its refresh interval and never tries the key.
+      await new Promise((r) => setTimeout(r, 2_200));
+      stack.fake.clearRequests();
+      for (let i = 0; i < 6; i++) assert.equal(await chat(b.url, proxyKey), 200);
+      assert.equal(stack.fake.requests.filter((r) => r.endpoint === 'chat' && r.key === BAD).length, 0);
+
+      // Probes: at most one per interval across both instances.
+      stack.fake.clearRequests();
+      await new Promise((r) => setTimeout(r, 4_000));
+      const probes = stack.fake.requests.filter((r) => r.endpoint === 'models' && r.key === BAD);
+      assert.ok(
+        probes.length >= 2 && probes.length <= 5,
+        `${probes.length} probes in 4 s with a 1 s interval`,
+      );
+      assert.equal((await keyRows(stack))[0]?.status, 'disabled');
+
+      stack.fake.setKeyBehavior(BAD, 'ok');
+      await waitFor(async () => (await keyRows(stack))[0]?.status === 'active', {
+        timeoutMs: 5_000,
+        what: 'probe heals key',
+      });
+      await new Promise((r) => setTimeout(r, 2_200));
+      stack.fake.clearRequests();
+      for (let i = 0; i < 6; i++) await chat(b.url, proxyKey);
+      assert.ok(
+        stack.fake.requests.some((r) => r.endpoint === 'chat' && r.key === BAD),
+        'healed key is used again',
+      );
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      stack.fake.clearKeyBehaviors();
+    }
+  });
+
+  it('every key failing gives the 503 quickly', async () => {
+    const app = await startAppInProcess(stack.env);
+    try {
+      for (const k of [BAD, FAILING, GOOD]) stack.fake.setKeyBehavior(k, 'invalid_key');
+      const t0 = Date.now();
+      assert.equal(await chat(app.url, proxyKey), 503);
+      assert.equal(await chat(app.url, proxyKey), 503);
+      assert.ok(Date.now() - t0 < 1_000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await app.stop();
+      stack.fake.clearKeyBehaviors();
+    }
+  });
+});
+
+describe('upstream key pool: Azure', () => {
+  let stack: TestStack;
+  let proxyKey: string;
+  let app: InProcessApp | undefined;
+
+  before(async () => {
+    stack = await startStack();
+    stack.fake.setDeployment('gpt-35-turbo', 'gpt-35-turbo');
+    const deployments = parseDeployments(['gpt-35-turbo', 'gpt-4o', 'embed=text-embedding-3-small']);
+    if ('error' in deployments) throw new Error(deployments.error);
+    await stack.seedUpstreamKeys([
+      { provider: 'azure', key: 'azure-key-1', endpoint: stack.fake.azureEndpoint, deployments },
+    ]);
+    proxyKey = (await stack.issueKey({ models: ['gpt-3.5-turbo', 'gpt-4o', 'embed'] })).key;
+  });
+  after(async () => {
+    await app?.stop();
+    await stack?.destroy();
+  });
+
+  for (const version of ['2024-10-21', 'v1']) {
+    it(`AZURE_API_VERSION=${version} reaches the right upstream path with the right deployment`, async () => {
+      app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure', AZURE_API_VERSION: version });
+      stack.fake.clearRequests();
+      const body = JSON.stringify({ model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(await chat(app.url, proxyKey, body), 200);
+      const stream = JSON.stringify({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      });
+      assert.equal(await chat(app.url, proxyKey, stream), 200);
+      const [first, second] = stack.fake.requests;
+      assert.equal(first?.key, 'azure-key-1');
+      assert.equal(first?.headers.authorization, undefined);
+      if (version === 'v1') {
+        assert.equal(first?.path, '/openai/v1/chat/completions');
+        assert.equal(first?.body?.model, 'gpt-35-turbo');
+        assert.equal(second?.path, '/openai/v1/chat/completions');
+      } else {
+        assert.equal(first?.path, '/openai/deployments/gpt-35-turbo/chat/completions');
+        assert.equal(first?.query['api-version'], '2024-10-21');
+        assert.equal(second?.path, '/openai/deployments/gpt-4o/chat/completions');
+        assert.equal(second?.stream, true);
+      }
+      const models = await fetch(`${app.url}/v1/models`, {
+        headers: { authorization: `Bearer ${proxyKey}` },
+      });
+      const ids = ((await models.json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
+      assert.deepEqual(ids, ['embed', 'gpt-3.5-turbo', 'gpt-4o'], 'served models, narrowed to the key’s');
+      await app.stop();
+      app = undefined;
+    });
+  }
+
+  it('a model no Azure deployment serves is a 404', async () => {
+    app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure' });
+    const other = (await stack.issueKey()).key;
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${other}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'model_not_found');
+  });
+});

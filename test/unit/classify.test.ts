@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  classifyAnswer,
+  classifyTransportError,
+  type Outcome,
+  retryAfterMs,
+} from '../../app/src/upstream/classify.ts';
+import { azureErrors, type ErrorReply, openaiErrors } from '../fake-upstream/index.ts';
+
+const answer = (reply: ErrorReply) => ({
+  status: reply.status,
+  headers: reply.headers,
+  body: JSON.stringify(reply.body),
+});
+
+describe('classifyAnswer: OpenAI and Azure error bodies', () => {
+  const table: Array<
+    [string, ErrorReply | { status: number; headers: Record<string, string>; body?: string }, Outcome]
+  > = [
+    ['OpenAI 200', { status: 200, headers: {} }, { kind: 'success' }],
+    [
+      'OpenAI 401 invalid key',
+      openaiErrors.invalidKey('sk-proj-abcdefghijkl'),
+      { kind: 'key_disabled', reason: '401 invalid_api_key' },
+    ],
+    [
+      'OpenAI 403 unsupported region',
+      openaiErrors.forbidden(),
+      { kind: 'key_disabled', reason: '403 unsupported_country_region_territory' },
+    ],
+    [
+      'OpenAI 429 insufficient_quota',
+      openaiErrors.insufficientQuota(),
+      { kind: 'key_disabled', reason: 'insufficient_quota' },
+    ],
+    [
+      'OpenAI 429 rate limit (requests)',
+      openaiErrors.rateLimited('gpt-4o', 7, 'requests'),
+      { kind: 'key_cooling', retryAfterMs: 7_000, reason: '429 rate_limit_exceeded' },
+    ],
+    [
+      'OpenAI 500',
+      openaiErrors.serverError('req_1'),
+      { kind: 'upstream_failure', reason: '500 server_error', timeout: false },
+    ],
+    [
+      'OpenAI 503 overloaded',
+      openaiErrors.overloaded(),
+      { kind: 'upstream_failure', reason: '503 server_error', timeout: false },
+    ],
+    ['OpenAI 400 invalid prompt', openaiErrors.invalidPrompt(), { kind: 'client_error' }],
+    ['OpenAI 400 missing param', openaiErrors.missingParam('messages'), { kind: 'client_error' }],
+    ['OpenAI 404 model not found', openaiErrors.modelNotFound('gpt-9'), { kind: 'client_error' }],
+    [
+      '422 unprocessable',
+      { status: 422, headers: {}, body: '{"error":{"message":"bad"}}' },
+      { kind: 'client_error' },
+    ],
+    ['Azure 401 invalid key', azureErrors.invalidKey(), { kind: 'key_disabled', reason: '401 unauthorized' }],
+    ['Azure 403 quota', azureErrors.quotaExceeded(), { kind: 'key_disabled', reason: 'insufficient_quota' }],
+    [
+      'Azure 403 key auth disabled',
+      azureErrors.forbidden(),
+      { kind: 'key_disabled', reason: '403 AuthenticationTypeDisabled' },
+    ],
+    [
+      'Azure 429 with retry-after-ms',
+      azureErrors.rateLimited('ChatCompletions_Create', '2024-10-21', 6),
+      { kind: 'key_cooling', retryAfterMs: 6_000, reason: '429 429' },
+    ],
+    [
+      'Azure 500',
+      azureErrors.serverError(),
+      { kind: 'upstream_failure', reason: '500 InternalServerError', timeout: false },
+    ],
+    [
+      'Azure 503',
+      azureErrors.overloaded(),
+      { kind: 'upstream_failure', reason: '503 ServiceUnavailable', timeout: false },
+    ],
+    ['Azure 404 deployment', azureErrors.deploymentNotFound(), { kind: 'client_error' }],
+    ['Azure 400 content filter', azureErrors.contentFilter(), { kind: 'client_error' }],
+    [
+      '502 with an HTML body',
+      { status: 502, headers: {}, body: '<html>bad gateway</html>' },
+      { kind: 'upstream_failure', reason: '502', timeout: false },
+    ],
+    ['408', { status: 408, headers: {} }, { kind: 'upstream_failure', reason: '408', timeout: false }],
+  ];
+  for (const [name, reply, expected] of table) {
+    it(name, () => {
+      const input =
+        'body' in reply && typeof reply.body !== 'string'
+          ? answer(reply as ErrorReply)
+          : (reply as { status: number; headers: Record<string, string>; body?: string });
+      assert.deepEqual(classifyAnswer(input), expected);
+    });
+  }
+});
+
+describe('retryAfterMs', () => {
+  it('prefers retry-after-ms, reads seconds and HTTP dates, defaults and caps', () => {
+    assert.equal(retryAfterMs({ 'retry-after-ms': '1500', 'retry-after': '9' }), 1500);
+    assert.equal(retryAfterMs({ 'retry-after': '3' }), 3000);
+    assert.equal(retryAfterMs({ 'retry-after': '0' }), 1000);
+    assert.equal(retryAfterMs({ 'retry-after': new Date(10_000 + 5_000).toUTCString() }, 10_000), 5_000);
+    assert.equal(retryAfterMs({}), 20_000);
+    assert.equal(retryAfterMs({ 'retry-after': '999999' }), 600_000);
+  });
+});
+
+describe('classifyTransportError', () => {
+  it('tells timeouts from other network failures', () => {
+    assert.deepEqual(
+      classifyTransportError(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' })),
+      {
+        kind: 'upstream_failure',
+        reason: 'timeout (UND_ERR_HEADERS_TIMEOUT)',
+        timeout: true,
+      },
+    );
+    assert.deepEqual(classifyTransportError(Object.assign(new Error('x'), { code: 'ECONNRESET' })), {
+      kind: 'upstream_failure',
+      reason: 'network (ECONNRESET)',
+      timeout: false,
+    });
+  });
+});
