@@ -1,0 +1,32 @@
+// "Load more" paging over the contract's `?limit=&after=` → `{data, has_more}` lists.
+import { clear, emptyRow, showError } from './dom.js';
+
+/**
+ * Keeps one table in step with a paged list: `reset()` loads the first page, the view's
+ * "Load more" button appends the next. `fetchPage(after)` returns the API's page object;
+ * `renderRow(item)` returns a <tr>.
+ */
+export function createPager({ section, fetchPage, renderRow, columns, emptyText }) {
+  const tbody = section.querySelector('tbody');
+  const more = section.querySelector('button.more');
+  let after;
+  let generation = 0;
+
+  async function load(reset) {
+    const mine = reset ? ++generation : generation;
+    try {
+      const page = await fetchPage(reset ? undefined : after);
+      if (mine !== generation) return; // a newer reset replaced this list
+      if (reset) clear(tbody);
+      for (const item of page.data) tbody.append(renderRow(item));
+      if (reset && page.data.length === 0) emptyRow(tbody, columns, emptyText);
+      after = page.data.length > 0 ? page.data[page.data.length - 1].id : after;
+      more.hidden = !page.has_more;
+    } catch (err) {
+      showError(section, err);
+    }
+  }
+
+  more.addEventListener('click', () => load(false));
+  return { reset: () => load(true) };
+}
