@@ -1,4 +1,9 @@
-// Copies the non-TypeScript files the compiled programs read at run time (SQL migrations) into dist/.
+// Copies the non-TypeScript files the compiled programs read at run time into dist/:
+// SQL migrations and the rate limiter's Lua scripts.
 import { cpSync } from 'node:fs';
 
 cpSync('app/src/db/migrations', 'dist/app/src/db/migrations', { recursive: true });
+cpSync('app/src/ratelimit', 'dist/app/src/ratelimit', {
+  recursive: true,
+  filter: (src) => !src.endsWith('.ts'),
+});

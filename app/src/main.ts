@@ -7,6 +7,7 @@ import { secretsOf } from './log/redact.ts';
 import { createRegistry, startMetricsServer } from './metrics/server.ts';
 import { createRedis } from './redis/client.ts';
 import { createServices } from './services.ts';
+import { drainOnSignals } from './shutdown.ts';
 
 // Builds everything once, listens, and drains on SIGTERM.
 const config = loadConfigOrExit([
@@ -32,15 +33,10 @@ const db = createPool(config.database, {
 const redis = createRedis(config.redis, (err) =>
   logger.warn(errorFields(err, secrets), 'redis connection error'),
 );
-const services = await createServices(config, { db, redis, logger, secrets });
-const app = buildApp({
-  services,
-  logger,
-  secrets,
-  maxBodyBytes: config.server.maxBodyBytes,
-  logBodies: config.log.promptBody,
-});
 const registry = createRegistry();
+const services = await createServices(config, { db, redis, logger, secrets, registry });
+let draining = false;
+const app = buildApp({ services, config, logger, secrets, draining: () => draining });
 const metricsServer = await startMetricsServer(registry, config.metrics.port, config.server.host);
 const server = createServer(app.callback());
 server.keepAliveTimeout = 65_000;
@@ -51,21 +47,16 @@ server.listen(config.server.port, config.server.host, () => {
   );
 });
 
-const DRAIN_MS = 30_000;
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'draining');
-  const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  clearTimeout(force);
-  metricsServer.close();
-  await services.close();
-  await Promise.allSettled([db.end(), redis.quit()]);
-  logger.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+drainOnSignals({
+  server,
+  logger,
+  onDrainStart: () => {
+    draining = true;
+  },
+  async afterDrain() {
+    metricsServer.close();
+    const unwritten = await services.close();
+    if (unwritten > 0) logger.error({ unwritten }, 'usage rows could not be written before exit');
+    await Promise.allSettled([db.end(), redis.quit()]);
+  },
+});

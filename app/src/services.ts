@@ -1,10 +1,13 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import { ApiKeyAuthenticator } from './auth/api-key-auth.ts';
 import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
 import { errorFields, type Logger } from './log/logger.ts';
+import { createProxyMetrics, type ProxyMetrics } from './metrics/proxy-metrics.ts';
+import { RateLimiter } from './ratelimit/limiter.ts';
 import { AzureAdapter } from './upstream/azure-adapter.ts';
 import { Forwarder, type ForwarderTimeouts } from './upstream/forwarder.ts';
 import { UpstreamKeyStore } from './upstream/key-store.ts';
@@ -12,37 +15,46 @@ import { ModelCatalog } from './upstream/model-catalog.ts';
 import { OpenAiAdapter } from './upstream/openai-adapter.ts';
 import { UpstreamPool } from './upstream/pool.ts';
 import { KeyProber } from './upstream/prober.ts';
+import { UsageRecorder } from './usage/recorder.ts';
+import { UsageRetention } from './usage/retention.ts';
 
-export type ServiceConfig = Pick<Config, 'encryption' | 'upstream'>;
+export type ServiceConfig = Pick<Config, 'encryption' | 'upstream' | 'rateLimit' | 'usage'>;
 
 export interface Services {
+  box: SecretBox;
+  /** The shared pg pool, for the admin API. */
+  db: pg.Pool;
   authenticator: ApiKeyAuthenticator;
   lastUsed: LastUsedRecorder;
   pool: UpstreamPool;
   forwarder: Forwarder;
   models: ModelCatalog;
+  limiter: RateLimiter;
+  usage: UsageRecorder;
+  metrics: ProxyMetrics;
   healthChecks: { database: () => Promise<unknown>; redis: () => Promise<unknown> };
-  /** The shared pg pool and the upstream-key sealer, for the admin API. */
-  db: pg.Pool;
-  box: SecretBox;
-  close(): Promise<void>;
+  /** Stops timers and flushes what is buffered; returns the usage rows that could not be written. */
+  close(): Promise<number>;
 }
 
 export interface ServiceOverrides {
   timeouts?: Partial<ForwarderTimeouts>;
   authTtlMs?: number;
   poolRefreshMs?: number;
+  usageFlushMs?: number;
+  usageMaxBuffer?: number;
 }
 
 /** Builds every long-lived service once, wired by constructor injection. */
 export async function createServices(
   config: ServiceConfig,
-  deps: { db: pg.Pool; redis: Redis; logger: Logger; secrets: readonly string[] },
+  deps: { db: pg.Pool; redis: Redis; logger: Logger; secrets: readonly string[]; registry: Registry },
   overrides: ServiceOverrides = {},
 ): Promise<Services> {
   const { db, redis, logger, secrets } = deps;
   const report = (what: string) => (err: unknown) =>
     logger.error(errorFields(err, secrets), `${what} failed`);
+  const metrics = createProxyMetrics(deps.registry);
   const box = new SecretBox(config.encryption);
   const store = new UpstreamKeyStore({
     pool: db,
@@ -62,8 +74,10 @@ export async function createServices(
     refreshMs: overrides.poolRefreshMs,
     firstProbeDelayMs: config.upstream.probeIntervalMs,
     onError: (what, err) => report(what)(err),
+    onOutcome: (provider, outcome) => metrics.upstreamAttempts.inc({ provider, outcome }),
   });
   await pool.start();
+  metrics.setKeyStateSource(() => pool.states.map((s) => ({ provider: s.key.provider, state: s.status })));
   const forwarder = new Forwarder({ pool, timeouts: overrides.timeouts });
   const prober = new KeyProber({
     db,
@@ -75,21 +89,46 @@ export async function createServices(
     onError: (what, err) => report(what)(err),
   });
   prober.start();
+  const usage = new UsageRecorder({
+    db,
+    metrics,
+    flushIntervalMs: overrides.usageFlushMs,
+    maxBuffer: overrides.usageMaxBuffer,
+    onWriteError: (err, buffered) =>
+      logger.warn({ buffered, ...errorFields(err, secrets) }, 'usage rows not written yet; will retry'),
+    onDropped: (count) => logger.error({ dropped: count }, 'usage buffer full: oldest usage rows dropped'),
+  });
+  usage.start();
+  const retention = new UsageRetention({
+    db,
+    days: config.usage.retentionDays,
+    onError: report('usage retention'),
+  });
+  retention.start();
   const lastUsed = new LastUsedRecorder({ pool: db, onError: report('record key last use') });
+  const models = new ModelCatalog({ pool, forwarder });
+  // Learn the served model names early: they bound the metrics' model label.
+  models.list(AbortSignal.timeout(10_000)).catch(() => {});
   return {
+    box,
+    db,
     authenticator: new ApiKeyAuthenticator({ pool: db, ttlMs: overrides.authTtlMs }),
     lastUsed,
     pool,
     forwarder,
-    models: new ModelCatalog({ pool, forwarder }),
+    models,
+    limiter: new RateLimiter({ redis }),
+    usage,
+    metrics,
     healthChecks: { database: () => db.query('SELECT 1'), redis: () => redis.ping() },
-    db,
-    box,
     async close() {
       prober.stop();
-      pool.stop();
+      await pool.stop();
+      retention.stop();
       await lastUsed.close();
+      const unwritten = await usage.close();
       await forwarder.close();
+      return unwritten;
     },
   };
 }

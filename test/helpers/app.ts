@@ -3,11 +3,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
 import { loadConfig } from '../../app/src/config/index.ts';
 import { createPool } from '../../app/src/db/pool.ts';
 import { buildApp } from '../../app/src/http/app.ts';
 import { createLogger, errorFields } from '../../app/src/log/logger.ts';
 import { secretsOf } from '../../app/src/log/redact.ts';
+import { createRegistry } from '../../app/src/metrics/server.ts';
 import { createRedis } from '../../app/src/redis/client.ts';
 import { createServices, type ServiceOverrides, type Services } from '../../app/src/services.ts';
 import { freePort, type ServerProcess, spawnServer, waitFor } from './processes.ts';
@@ -18,6 +20,7 @@ export interface InProcessApp {
   url: string;
   port: number;
   services: Services;
+  registry: Registry;
   /** Every log line the app wrote, as text (for secret canary checks) and parsed. */
   logText(): string;
   logs(): Array<Record<string, unknown>>;
@@ -53,14 +56,11 @@ export async function startAppInProcess(
   const logger = createLogger(config.log, 'gpt-proxy', sink);
   const db = createPool(config.database, { onIdleError: () => {} });
   const redis = createRedis(config.redis, (err) => logger.warn(errorFields(err, secrets), 'redis error'));
-  const services = await createServices(config, { db, redis, logger, secrets }, overrides);
-  const app = buildApp({
-    services,
-    logger,
-    secrets,
-    maxBodyBytes: config.server.maxBodyBytes,
-    logBodies: config.log.promptBody,
-  });
+  const registry = createRegistry();
+  const services = await createServices(config, { db, redis, logger, secrets, registry }, overrides);
+  // Let the start-up model listing finish, so tests that script upstream answers see only their own calls.
+  await services.models.list(AbortSignal.timeout(5_000)).catch(() => {});
+  const app = buildApp({ services, config, logger, secrets });
   const server: Server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -68,6 +68,7 @@ export async function startAppInProcess(
     url: `http://127.0.0.1:${port}`,
     port,
     services,
+    registry,
     logText: () => lines.join('\n'),
     logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
     async stop() {

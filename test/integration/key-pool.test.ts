@@ -81,9 +81,19 @@ describe('upstream key pool: failover and self-healing', () => {
       stack.fake.clearRequests();
       for (const k of [BAD, FAILING, GOOD])
         stack.fake.setKeyBehavior(k, { kind: 'rate_limited', retryAfterSeconds: 1 }, { times: 1 });
-      assert.equal(await chat(app.url, proxyKey), 503, 'all three answered 429: no usable key');
-      const rows = await keyRows(stack);
-      assert.ok(rows.every((r) => r.status === 'cooling' && r.last_error === '429 rate_limit_exceeded'));
+      const first = await chat(app.url, proxyKey);
+      assert.equal(
+        first,
+        503,
+        `all three answered 429: no usable key; ${JSON.stringify(stack.fake.requests.map((r) => [r.path, r.key, r.status]))} ${JSON.stringify(await keyRows(stack))}`,
+      );
+      await waitFor(
+        async () =>
+          (await keyRows(stack)).every(
+            (r) => r.status === 'cooling' && r.last_error === '429 rate_limit_exceeded',
+          ),
+        { timeoutMs: 2_000, what: 'all keys cooling after 429s' },
+      );
       assert.equal(await chat(app.url, proxyKey), 503, 'still cooling');
       await new Promise((r) => setTimeout(r, 1_100));
       assert.equal(await chat(app.url, proxyKey), 200);

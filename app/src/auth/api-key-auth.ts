@@ -38,6 +38,8 @@ export interface ApiKeyAuthOptions {
   pool: pg.Pool;
   /** How long a lookup is trusted; revocation takes effect everywhere within this time. */
   ttlMs?: number;
+  /** How old a cached lookup may be and still be used while Postgres is unreachable. */
+  staleMs?: number;
   maxEntries?: number;
   now?: () => number;
 }
@@ -51,6 +53,7 @@ export interface ApiKeyAuthOptions {
 export class ApiKeyAuthenticator {
   readonly #pool: pg.Pool;
   readonly #ttlMs: number;
+  readonly #staleMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #cache = new Map<string, CacheEntry>();
@@ -59,6 +62,7 @@ export class ApiKeyAuthenticator {
   constructor(options: ApiKeyAuthOptions) {
     this.#pool = options.pool;
     this.#ttlMs = options.ttlMs ?? 4_000;
+    this.#staleMs = options.staleMs ?? 15 * 60_000;
     this.#maxEntries = options.maxEntries ?? 50_000;
     this.#now = options.now ?? Date.now;
   }
@@ -95,13 +99,21 @@ export class ApiKeyAuthenticator {
     const pending = this.#inflight.get(hex);
     if (pending) return pending;
     const query = this.#query(hash)
-      .then((row) => {
-        if (this.#cache.size >= this.#maxEntries)
-          this.#cache.delete(this.#cache.keys().next().value as string);
-        this.#cache.delete(hex);
-        this.#cache.set(hex, { row, fetchedAt: this.#now() });
-        return row;
-      })
+      .then(
+        (row) => {
+          if (this.#cache.size >= this.#maxEntries)
+            this.#cache.delete(this.#cache.keys().next().value as string);
+          this.#cache.delete(hex);
+          this.#cache.set(hex, { row, fetchedAt: this.#now() });
+          return row;
+        },
+        (err: unknown) => {
+          // Postgres is unreachable: keep serving keys seen recently rather than refuse everyone
+          // (nobody can revoke a key while the database is down either). The entry is not renewed.
+          if (cached && this.#now() - cached.fetchedAt < this.#staleMs) return cached.row;
+          throw err;
+        },
+      )
       .finally(() => this.#inflight.delete(hex));
     this.#inflight.set(hex, query);
     return query;

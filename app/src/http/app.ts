@@ -1,57 +1,107 @@
 import Router from '@koa/router';
 import Koa from 'koa';
+import { adminConsole, adminRoutes } from '../admin/index.ts';
+import type { Config } from '../config/index.ts';
 import { ApiError } from '../errors.ts';
-import type { Logger } from '../log/logger.ts';
+import { errorFields, type Logger } from '../log/logger.ts';
 import type { Services } from '../services.ts';
+import type { LimitDeps } from './limits.ts';
 import { accessLog } from './middleware/access-log.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { renderErrors } from './middleware/errors.ts';
+import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
+import { recordUsage } from './middleware/usage.ts';
 import { healthRoute, liveRoute } from './routes/health.ts';
 import { modelsRoute } from './routes/models.ts';
 import { type ProxyDeps, proxyRequest } from './routes/proxy.ts';
 
 export interface AppOptions {
   services: Services;
+  config: Pick<Config, 'server' | 'log' | 'rateLimit'>;
   logger: Logger;
   secrets: readonly string[];
-  maxBodyBytes: number;
-  logBodies: boolean;
+  /** True once the process is draining: answers carry `Connection: close`. */
+  draining?: () => boolean;
 }
 
 const OPENAI_ROUTES = ['chat/completions', 'completions', 'embeddings', 'responses'] as const;
 const AZURE_ROUTES = ['chat/completions', 'completions', 'embeddings'] as const;
 
+/** Logs at most one line per `ms` for a repeating fault (Redis down must not flood the log). */
+function throttled(fn: (err: unknown) => void, ms: number): (err: unknown) => void {
+  let last = 0;
+  return (err) => {
+    if (Date.now() - last < ms) return;
+    last = Date.now();
+    fn(err);
+  };
+}
+
 /** Builds the Koa application: middleware once, one handler per route, unknown URLs in OpenAI's error shape. */
 export function buildApp(options: AppOptions): Koa {
-  const { services, logger, secrets } = options;
+  const { services, logger, secrets, config } = options;
   const app = new Koa();
   app.proxy = true;
   app.silent = true;
 
+  const modelLabel = (m: string | undefined) => services.models.label(m);
+  const limits: LimitDeps = {
+    limiter: services.limiter,
+    defaults: { rpm: config.rateLimit.rpm, tpm: config.rateLimit.tpm },
+    failOpen: config.rateLimit.failOpen,
+    metrics: services.metrics,
+    onRedisError: throttled(
+      (err) => logger.warn(errorFields(err, secrets), 'rate limiter cannot reach redis'),
+      10_000,
+    ),
+  };
   const deps: ProxyDeps = {
     forwarder: services.forwarder,
-    maxBodyBytes: options.maxBodyBytes,
+    limits,
+    maxBodyBytes: config.server.maxBodyBytes,
+    defaultCompletionTokens: config.rateLimit.defaultCompletionTokens,
     modelForDeployment: (d) => services.pool.modelForDeployment(d),
   };
-  const requireKey = authenticate(services.authenticator, services.lastUsed, logger, secrets);
+  const api = [
+    authenticate(services.authenticator, services.lastUsed, logger, secrets),
+    recordUsage({
+      recorder: services.usage,
+      limiter: services.limiter,
+      defaults: limits.defaults,
+      metrics: services.metrics,
+      modelLabel,
+      onReconcileError: throttled(
+        (err) => logger.warn(errorFields(err, secrets), 'token reconcile failed'),
+        10_000,
+      ),
+    }),
+  ];
   const router = new Router();
   router.get('/health', healthRoute(services.healthChecks));
   router.get('/health/live', liveRoute);
-  router.get('/v1/models', requireKey, modelsRoute(services.models));
+  router.get('/v1/models', ...api, modelsRoute(services.models, limits));
   for (const op of OPENAI_ROUTES) {
-    router.post(`/v1/${op}`, requireKey, (ctx) => proxyRequest(ctx, deps, op));
+    router.post(`/v1/${op}`, ...api, (ctx) => proxyRequest(ctx, deps, op));
   }
   for (const op of AZURE_ROUTES) {
-    router.post(`/openai/deployments/:deployment/${op}`, requireKey, (ctx) =>
+    router.post(`/openai/deployments/:deployment/${op}`, ...api, (ctx) =>
       proxyRequest(ctx, deps, op, ctx.params.deployment),
     );
   }
 
   app.use(requestId);
-  app.use(accessLog(logger, options.logBodies));
+  app.use(async (ctx, next) => {
+    if (options.draining?.()) ctx.set('connection', 'close');
+    await next();
+  });
+  app.use(accessLog(logger, config.log.promptBody));
+  app.use(observe(services.metrics, modelLabel));
   app.use(renderErrors(logger, secrets));
   app.use(router.routes());
+  const requireKey = authenticate(services.authenticator, services.lastUsed, logger, secrets);
+  app.use(adminRoutes({ ...services, logger, authenticate: requireKey }).routes());
+  app.use(adminConsole());
   app.use((ctx) => {
     throw new ApiError('unknown_url', `Unknown request URL: ${ctx.method} ${ctx.path}.`);
   });

@@ -18,6 +18,8 @@ export class ModelCatalog {
   readonly #forwarder: Forwarder;
   readonly #ttlMs: number;
   #openai: { models: ModelEntry[]; fetchedAt: number } | undefined;
+  /** Every model name seen served, for bounding metric labels (capped). */
+  readonly #known = new Set<string>();
 
   constructor(options: { pool: UpstreamPool; forwarder: Forwarder; ttlMs?: number }) {
     this.#pool = options.pool;
@@ -35,11 +37,31 @@ export class ModelCatalog {
     if (this.#pool.states.some((s) => s.key.provider === 'openai')) {
       for (const m of await this.#openaiModels(signal)) if (!byId.has(m.id)) byId.set(m.id, m);
     }
+    for (const id of byId.keys()) if (this.#known.size < 500) this.#known.add(id);
     return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** A metric label for a client-supplied model name: a served model's own name, else `other`. */
+  label(model: string | undefined): string {
+    if (model === undefined) return 'none';
+    if (this.#known.has(model)) return model;
+    const azure = this.#pool.states.some((s) => s.key.deployments?.some((d) => d.models.includes(model)));
+    if (azure && this.#known.size < 500) this.#known.add(model);
+    return azure ? model : 'other';
+  }
+
+  #inflight: Promise<ModelEntry[]> | undefined;
+
   async #openaiModels(signal: AbortSignal): Promise<ModelEntry[]> {
     if (this.#openai && Date.now() - this.#openai.fetchedAt < this.#ttlMs) return this.#openai.models;
+    // Concurrent askers share one upstream call.
+    this.#inflight ??= this.#fetchOpenAi(signal).finally(() => {
+      this.#inflight = undefined;
+    });
+    return this.#inflight;
+  }
+
+  async #fetchOpenAi(signal: AbortSignal): Promise<ModelEntry[]> {
     try {
       const answer = await this.#forwarder.forward({
         operation: 'models',

@@ -28,6 +28,8 @@ export interface UpstreamPoolOptions {
   failureThreshold?: number;
   failureBackoffMs?: number;
   onError?: (what: string, err: unknown) => void;
+  /** Every reported outcome, for metrics. */
+  onOutcome?: (provider: Provider, outcome: Outcome['kind']) => void;
   now?: () => number;
 }
 
@@ -38,11 +40,13 @@ export interface UpstreamPoolOptions {
  * timer to see the others'.
  */
 export class UpstreamPool {
-  readonly #o: Required<Omit<UpstreamPoolOptions, 'onError' | 'now'>> & Pick<UpstreamPoolOptions, 'onError'>;
+  readonly #o: Required<Omit<UpstreamPoolOptions, 'onError' | 'onOutcome' | 'now'>> &
+    Pick<UpstreamPoolOptions, 'onError' | 'onOutcome'>;
   readonly #now: () => number;
   #states: KeyState[] = [];
   #cursor = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #writes = new Set<Promise<unknown>>();
 
   constructor(options: UpstreamPoolOptions) {
     this.#o = {
@@ -67,11 +71,15 @@ export class UpstreamPool {
     this.#timer.unref();
   }
 
-  stop(): void {
+  /** Stops refreshing and waits for the state writes still in flight. */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await Promise.allSettled([...this.#writes]);
   }
 
+  /** Re-reads the shared state, after this instance's own writes have landed (so it does not read them back stale). */
   async refresh(): Promise<void> {
+    await Promise.allSettled([...this.#writes]);
     this.#states = await this.#o.store.load();
   }
 
@@ -122,12 +130,15 @@ export class UpstreamPool {
    */
   report(keyId: number, outcome: Outcome): void {
     const state = this.#states.find((s) => s.key.id === keyId);
+    if (state) this.#o.onOutcome?.(state.key.provider, outcome.kind);
     if (!state || outcome.kind === 'client_error') return;
     const update = this.#apply(state, outcome);
     if (!update) return;
-    this.#o.pool.query(update.sql, [keyId, ...update.params]).catch((err: unknown) => {
-      this.#o.onError?.('record upstream key state', err);
-    });
+    const write = this.#o.pool
+      .query(update.sql, [keyId, ...update.params])
+      .catch((err: unknown) => this.#o.onError?.('record upstream key state', err))
+      .finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
   }
 
   #apply(state: KeyState, outcome: Outcome): { sql: string; params: unknown[] } | undefined {

@@ -1,10 +1,12 @@
 import type { Context } from 'koa';
 import { type ApiKeyIdentity, mayUseModel } from '../../auth/api-key-auth.ts';
 import type { ModelCatalog } from '../../upstream/model-catalog.ts';
+import { enforceLimits, type LimitDeps } from '../limits.ts';
 
-/** `GET /v1/models`: what the upstream keys serve, narrowed to what this key may use. */
-export function modelsRoute(catalog: ModelCatalog) {
+/** `GET /v1/models`: what the upstream keys serve, narrowed to what this key may use. Counts as a request. */
+export function modelsRoute(catalog: ModelCatalog, limits: LimitDeps) {
   return async (ctx: Context) => {
+    await enforceLimits(ctx, limits, 0);
     const key = ctx.state.apiKey as ApiKeyIdentity;
     const abort = new AbortController();
     ctx.res.once('close', () => abort.abort());

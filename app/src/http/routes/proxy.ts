@@ -4,37 +4,55 @@ import { ApiError } from '../../errors.ts';
 import { ClientGoneError, type Forwarder } from '../../upstream/forwarder.ts';
 import { clientHeaders, isEventStream } from '../../upstream/response-headers.ts';
 import type { Operation } from '../../upstream/types.ts';
+import { StreamUsage, withUsageRequested } from '../../usage/stream-usage.ts';
+import { completionBudget, estimatePromptTokens, usageFromBody } from '../../usage/tokens.ts';
+import { enforceLimits, type LimitDeps } from '../limits.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { relayEventStream } from '../relay.ts';
 import { validateBody } from './schemas.ts';
 
 export interface ProxyDeps {
   forwarder: Forwarder;
+  limits: LimitDeps;
   maxBodyBytes: number;
+  defaultCompletionTokens: number;
   /** Azure surface: the model a deployment name in the path stands for. */
   modelForDeployment: (deployment: string) => string;
 }
 
 /**
- * Proxies one OpenAI-style call: validates what the proxy relies on, checks the key may use the
- * model, forwards (with failover) and relays the answer — buffered JSON, or an event stream
- * forwarded event by event. `deployment` is set on the Azure-style routes.
+ * Proxies one OpenAI-style call: reads the body, charges the rate limits (the request plus a
+ * token reservation), validates what the proxy relies on, checks the key may use the model,
+ * forwards with failover and relays the answer — buffered JSON, or an event stream forwarded
+ * event by event. Usage found on the way is left in `ctx.state.usage` for the usage recorder.
+ * `deployment` is set on the Azure-style routes.
  */
 export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
   const body = await readJsonBody(ctx, deps.maxBodyBytes);
+  const promptEstimate = estimatePromptTokens(body.raw);
+  ctx.state.promptEstimate = promptEstimate;
+  ctx.state.promptBody = body.raw;
+  await enforceLimits(
+    ctx,
+    deps.limits,
+    promptEstimate + completionBudget(operation, body.json, deps.defaultCompletionTokens),
+  );
+
   const valid = validateBody(operation, body.json, deployment !== undefined);
   const model = deployment !== undefined ? deps.modelForDeployment(deployment) : (valid.model as string);
-  // The Azure surface names the model in the path; an OpenAI upstream needs it in the body.
-  const raw = body.json.model === model ? body.raw : Buffer.from(JSON.stringify({ ...body.json, model }));
-  const key = ctx.state.apiKey as ApiKeyIdentity;
   ctx.state.model = model;
   ctx.state.stream = valid.stream;
-  ctx.state.promptBody = body.raw;
-  if (!mayUseModel(key, model)) {
+  if (!mayUseModel(ctx.state.apiKey as ApiKeyIdentity, model)) {
     throw new ApiError('model_not_found', `The model '${model}' does not exist or this key may not use it.`, {
       param: 'model',
     });
   }
+  // The Azure surface names the model in the path (an OpenAI upstream needs it in the body), and
+  // chat/completions streams are asked to report usage.
+  const json = body.json.model === model ? body.json : { ...body.json, model };
+  const askUsage = valid.stream && operation !== 'responses' ? withUsageRequested(json) : undefined;
+  const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
+  const raw = askUsage?.body ?? (json === body.json ? body.raw : Buffer.from(JSON.stringify(json)));
 
   const abort = new AbortController();
   const onClose = () => {
@@ -53,9 +71,12 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     });
     ctx.state.upstreamKeyId = answer.key.id;
     ctx.state.attempts = answer.attempts;
-    if (!Buffer.isBuffer(answer.body) && isEventStream(answer.headers)) {
-      const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort);
+    if (!Buffer.isBuffer(answer.body) && isEventStream(answer.headers) && tracker) {
+      const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, tracker.filter);
       ctx.state.streamOutcome = outcome;
+      ctx.state.clientGone = outcome.clientGone;
+      ctx.state.usage = tracker.usage;
+      ctx.state.completionEstimate = tracker.contentEvents;
       return;
     }
     const buffered = Buffer.isBuffer(answer.body)
@@ -65,6 +86,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     ctx.set(clientHeaders(answer.headers));
     ctx.body = buffered;
     ctx.state.completionBody = buffered;
+    if (answer.status < 300) ctx.state.usage = usageFromBody(buffered);
   } catch (err) {
     if (err instanceof ClientGoneError) {
       ctx.state.clientGone = true;

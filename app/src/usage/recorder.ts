@@ -1,0 +1,150 @@
+import type pg from 'pg';
+import type { ProxyMetrics } from '../metrics/proxy-metrics.ts';
+
+/** One row of usage_logs. */
+export interface UsageRow {
+  id: string;
+  requestId: string;
+  apiKeyId: number | null;
+  userId: number | null;
+  upstreamKeyId: number | null;
+  route: string;
+  model: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  estimated: boolean;
+  statusCode: number;
+  errorCode: string | null;
+  latencyMs: number;
+  stream: boolean;
+  createdAt: Date;
+}
+
+export interface UsageRecorderOptions {
+  db: pg.Pool;
+  metrics: Pick<ProxyMetrics, 'usageBuffer' | 'usageWritten' | 'usageDropped' | 'usageWriteFailures'>;
+  /** Rows kept while Postgres is unreachable; beyond it the oldest are dropped, counted and logged. */
+  maxBuffer?: number;
+  batchSize?: number;
+  flushIntervalMs?: number;
+  onWriteError?: (err: unknown, buffered: number) => void;
+  onDropped?: (count: number) => void;
+}
+
+// One statement per batch: arrays in, rows out. The app-made id makes a retried batch harmless.
+const INSERT = `
+  INSERT INTO usage_logs (id, request_id, api_key_id, user_id, upstream_key_id, route, model, prompt_tokens,
+    completion_tokens, total_tokens, estimated, status_code, error_code, latency_ms, stream, created_at)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::int[],
+    $9::int[], $10::int[], $11::bool[], $12::smallint[], $13::text[], $14::int[], $15::bool[], $16::timestamptz[])
+  ON CONFLICT (id) DO NOTHING`;
+
+/**
+ * Writes usage rows off the hot path: `record` only appends to a bounded in-memory buffer, and a
+ * timer writes batches. A failed write keeps the rows and retries with backoff, so a Postgres
+ * outage loses nothing until the buffer is full — and what is dropped then is counted and logged.
+ */
+export class UsageRecorder {
+  readonly #o: Required<Omit<UsageRecorderOptions, 'onWriteError' | 'onDropped'>> &
+    Pick<UsageRecorderOptions, 'onWriteError' | 'onDropped'>;
+  #buffer: UsageRow[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #failures = 0;
+  #retryAt = 0;
+
+  constructor(options: UsageRecorderOptions) {
+    this.#o = {
+      ...options,
+      maxBuffer: options.maxBuffer ?? 100_000,
+      batchSize: options.batchSize ?? 1_000,
+      flushIntervalMs: options.flushIntervalMs ?? 1_000,
+    };
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      if (Date.now() >= this.#retryAt) void this.flush();
+    }, this.#o.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  record(row: UsageRow): void {
+    this.#buffer.push(row);
+    const excess = this.#buffer.length - this.#o.maxBuffer;
+    if (excess > 0) {
+      this.#buffer.splice(0, excess);
+      this.#o.metrics.usageDropped.inc(excess);
+      this.#o.onDropped?.(excess);
+    }
+    this.#o.metrics.usageBuffer.set(this.#buffer.length);
+  }
+
+  /** Writes everything buffered now (one flush at a time); resolves when done or failed. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#drain().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.slice(0, this.#o.batchSize);
+      try {
+        await this.#o.db.query(INSERT, columns(batch));
+      } catch (err) {
+        this.#failures++;
+        this.#retryAt = Date.now() + Math.min(500 * 2 ** this.#failures, 30_000);
+        this.#o.metrics.usageWriteFailures.inc();
+        this.#o.onWriteError?.(err, this.#buffer.length);
+        return;
+      }
+      // Rows recorded meanwhile were appended, and drops only cut the front: remove exactly what was written.
+      const written = this.#buffer.indexOf(batch[batch.length - 1] as UsageRow) + 1;
+      this.#buffer.splice(0, written);
+      this.#failures = 0;
+      this.#retryAt = 0;
+      this.#o.metrics.usageWritten.inc(batch.length);
+      this.#o.metrics.usageBuffer.set(this.#buffer.length);
+    }
+  }
+
+  /** Stops the timer and keeps flushing until the buffer is empty or `timeoutMs` has passed. */
+  async close(timeoutMs = 10_000): Promise<number> {
+    clearInterval(this.#timer);
+    const deadline = Date.now() + timeoutMs;
+    while (this.#buffer.length > 0 && Date.now() < deadline) {
+      await this.flush();
+      if (this.#buffer.length > 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    return this.#buffer.length;
+  }
+}
+
+function columns(rows: UsageRow[]): unknown[][] {
+  const pick = <T>(f: (r: UsageRow) => T) => rows.map(f);
+  return [
+    pick((r) => r.id),
+    pick((r) => r.requestId),
+    pick((r) => r.apiKeyId),
+    pick((r) => r.userId),
+    pick((r) => r.upstreamKeyId),
+    pick((r) => r.route),
+    pick((r) => r.model),
+    pick((r) => r.promptTokens),
+    pick((r) => r.completionTokens),
+    pick((r) => r.totalTokens),
+    pick((r) => r.estimated),
+    pick((r) => r.statusCode),
+    pick((r) => r.errorCode),
+    pick((r) => r.latencyMs),
+    pick((r) => r.stream),
+    pick((r) => r.createdAt),
+  ];
+}

@@ -1,0 +1,68 @@
+import { eventData } from '../http/sse.ts';
+import type { Operation } from '../upstream/types.ts';
+import { type TokenCounts, toCounts } from './tokens.ts';
+
+/**
+ * Watches a relayed event stream for the upstream's usage report. For chat and completions the
+ * proxy asks for `stream_options.include_usage`; when the client did not ask for it, the extra
+ * usage-only chunk is removed so the client sees exactly the stream it asked for. Responses
+ * streams carry usage in their final `response.completed` event. Also counts content events, the
+ * basis of an estimate when no usage arrives (about one token per chunk).
+ */
+export class StreamUsage {
+  readonly #operation: Operation;
+  readonly #clientAskedForUsage: boolean;
+  usage: TokenCounts | undefined;
+  contentEvents = 0;
+
+  constructor(operation: Operation, clientAskedForUsage: boolean) {
+    this.#operation = operation;
+    this.#clientAskedForUsage = clientAskedForUsage;
+  }
+
+  /** The relay's event filter: returns the event to forward, or null to drop it. */
+  readonly filter = (event: string): string | null => {
+    if (this.#operation === 'responses') {
+      if (/^event: response\.(completed|incomplete|failed)\b/m.test(event)) this.#readUsage(event, true);
+      else this.contentEvents++;
+      return event;
+    }
+    // Chunks carry `"usage":null` until the usage chunk, so only a usage object is worth parsing.
+    if (!/"usage":\s*\{/.test(event)) {
+      if (!event.includes('[DONE]')) this.contentEvents++;
+      return event;
+    }
+    const chunk = this.#readUsage(event, false);
+    const usageOnly = Array.isArray(chunk?.choices) && chunk.choices.length === 0;
+    return usageOnly && !this.#clientAskedForUsage ? null : event;
+  };
+
+  #readUsage(event: string, nested: boolean): { choices?: unknown[] } | undefined {
+    const data = eventData(event);
+    if (data === undefined) return undefined;
+    try {
+      const parsed = JSON.parse(data) as {
+        usage?: unknown;
+        choices?: unknown[];
+        response?: { usage?: unknown };
+      };
+      this.usage = toCounts(nested ? parsed.response?.usage : parsed.usage) ?? this.usage;
+      return parsed;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The body to send upstream for a stream: asks for usage unless the client already did. */
+export function withUsageRequested(
+  json: Record<string, unknown>,
+): { body: Buffer; clientAsked: boolean } | undefined {
+  const options = json.stream_options;
+  const current = options && typeof options === 'object' ? (options as Record<string, unknown>) : {};
+  if (current.include_usage === true) return undefined;
+  return {
+    body: Buffer.from(JSON.stringify({ ...json, stream_options: { ...current, include_usage: true } })),
+    clientAsked: false,
+  };
+}

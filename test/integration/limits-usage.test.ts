@@ -1,0 +1,365 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { type AppProcess, startApp, startAppInProcess } from '../helpers/app.ts';
+import { waitFor } from '../helpers/processes.ts';
+import { openSse } from '../helpers/sse-client.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+
+const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Tell me something.' }] };
+
+async function post(url: string, key: string, body: unknown = CHAT) {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: (await res.json()) as { error: { type: string; code: string; message: string } },
+  };
+}
+
+async function usageRows(stack: TestStack, keyId: number) {
+  const { rows } = await stack.db.query(
+    `SELECT request_id, route, model, prompt_tokens, completion_tokens, total_tokens, estimated, status_code,
+            stream, upstream_key_id, error_code FROM usage_logs WHERE api_key_id = $1 ORDER BY created_at`,
+    [keyId],
+  );
+  return rows;
+}
+
+describe('rate limits across replicas', () => {
+  let stack: TestStack;
+  let a: AppProcess;
+  let b: AppProcess;
+
+  before(async () => {
+    stack = await startStack({ upstreamKeys: ['sk-limits-1'] });
+    [a, b] = await Promise.all([startApp({ env: stack.env }), startApp({ env: stack.env })]);
+  });
+  after(async () => {
+    await Promise.allSettled([a?.stop(), b?.stop()]);
+    await stack?.destroy();
+  });
+
+  it('a key’s request limit holds across two instances, with OpenAI’s headers and a 429', async () => {
+    const { key } = await stack.issueKey({ rpm: 5 });
+    const results = [];
+    for (let i = 0; i < 7; i++) results.push(await post(i % 2 ? b.url : a.url, key));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200, 200, 200, 200, 429, 429],
+    );
+    assert.deepEqual(
+      results.slice(0, 5).map((r) => r.headers.get('x-ratelimit-remaining-requests')),
+      ['4', '3', '2', '1', '0'],
+    );
+    const limited = results[5];
+    assert.equal(limited?.headers.get('x-ratelimit-limit-requests'), '5');
+    assert.equal(limited?.headers.get('retry-after'), '12');
+    assert.match(limited?.headers.get('x-ratelimit-reset-requests') ?? '', /^\d+s$|^1m0s$/);
+    assert.deepEqual(limited?.body.error.type, 'requests');
+    assert.deepEqual(limited?.body.error.code, 'rate_limit_exceeded');
+    assert.equal(
+      limited?.headers.get('x-ratelimit-limit-tokens'),
+      null,
+      'no token headers without a token limit',
+    );
+  });
+
+  it('reserves tokens up front and settles them with the real usage', async () => {
+    const { key } = await stack.issueKey({ rpm: 0, tpm: 1000 });
+    const big = { ...CHAT, max_tokens: 600 };
+    const first = await post(a.url, key, big);
+    assert.equal(first.status, 200);
+    assert.equal(
+      first.headers.get('x-ratelimit-limit-requests'),
+      null,
+      'no request headers without a request limit',
+    );
+    const reservedLeft = Number(first.headers.get('x-ratelimit-remaining-tokens'));
+    assert.ok(reservedLeft < 400, `600 completion tokens + the prompt were reserved (left ${reservedLeft})`);
+    // The answer used a handful of tokens: the reservation is refunded, so the same request fits again.
+    await waitFor(
+      async () => {
+        const r = await post(b.url, key, { ...CHAT, max_tokens: 1 });
+        return Number(r.headers.get('x-ratelimit-remaining-tokens')) > 900;
+      },
+      { timeoutMs: 3_000, what: 'reservation settled' },
+    );
+    assert.equal((await post(a.url, key, big)).status, 200);
+    const tooBig = await post(a.url, key, { ...CHAT, max_tokens: 5000 });
+    assert.equal(tooBig.status, 429);
+    assert.equal(tooBig.body.error.type, 'tokens');
+    assert.match(tooBig.body.error.message, /more than this key's limit of 1000 tokens per minute/);
+  });
+
+  it('scrapes metrics from a running instance, with the model label bounded', async () => {
+    const { key } = await stack.issueKey({ rpm: 0 });
+    await post(a.url, key);
+    await post(a.url, key, { ...CHAT, model: 'invented-model-xyz' });
+    const text = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
+    assert.match(
+      text,
+      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="200",model="gpt-4o"\} \d+/,
+    );
+    assert.match(
+      text,
+      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="404",model="other"\} 1/,
+    );
+    assert.ok(!text.includes('invented-model-xyz'));
+    assert.match(
+      text,
+      /gpt_proxy_request_duration_seconds_bucket\{le="0.05",route="\/v1\/chat\/completions",stream="false"\}/,
+    );
+    assert.match(text, /gpt_proxy_upstream_keys\{provider="openai",state="active"\} 1/);
+    assert.match(text, /gpt_proxy_ratelimit_rejections_total\{type="requests"\} \d+/);
+    assert.match(text, /gpt_proxy_tokens_total\{model="gpt-4o",key_id="\d+",kind="prompt"\} \d+/);
+    assert.match(text, /gpt_proxy_usage_buffer_rows \d+/);
+    assert.match(text, /gpt_proxy_usage_rows_dropped_total 0/);
+    assert.match(text, /gpt_proxy_ratelimit_fail_open_total 0/);
+    assert.equal((await fetch(`${a.url}/metrics`)).status, 404, 'metrics are not on the API port');
+  });
+});
+
+describe('usage accounting', () => {
+  let stack: TestStack;
+
+  before(async () => {
+    stack = await startStack({ upstreamKeys: ['sk-usage-1'] });
+  });
+  after(async () => {
+    await stack?.destroy();
+  });
+
+  it('one exact row per request, stream and non-stream; the usage chunk only when asked for', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      const client = new OpenAI({ apiKey: key, baseURL: `${app.url}/v1`, maxRetries: 0 });
+      const plain = await client.chat.completions.create(
+        CHAT as OpenAI.ChatCompletionCreateParamsNonStreaming,
+      );
+      const chunks: OpenAI.ChatCompletionChunk[] = [];
+      for await (const c of await client.chat.completions.create({
+        ...CHAT,
+        stream: true,
+      } as OpenAI.ChatCompletionCreateParamsStreaming))
+        chunks.push(c);
+      assert.ok(
+        chunks.every((c) => !c.usage),
+        'the client did not ask for usage and sees none',
+      );
+      const asked: OpenAI.ChatCompletionChunk[] = [];
+      for await (const c of await client.chat.completions.create({
+        ...CHAT,
+        stream: true,
+        stream_options: { include_usage: true },
+      } as OpenAI.ChatCompletionCreateParamsStreaming))
+        asked.push(c);
+      const usageChunk = asked.at(-1);
+      assert.equal(usageChunk?.choices.length, 0);
+      assert.ok(usageChunk?.usage);
+      // Upstream requests asked for usage in both streams.
+      const upstreamStreams = stack.fake.requests.filter((r) => r.stream);
+      assert.ok(
+        upstreamStreams.every(
+          (r) => (r.body?.stream_options as { include_usage?: boolean })?.include_usage === true,
+        ),
+      );
+      const emb = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'abc' });
+      const resp = await client.responses.create({ model: 'gpt-4o', input: 'hi' });
+      let respUsage: { input_tokens: number; output_tokens: number } | undefined;
+      for await (const e of await client.responses.create({ model: 'gpt-4o', input: 'hi', stream: true })) {
+        if (e.type === 'response.completed') respUsage = e.response.usage ?? undefined;
+      }
+      const bad = await post(app.url, key, { ...CHAT, model: 'no-such-model' });
+      assert.equal(bad.status, 404);
+
+      await waitFor(async () => (await usageRows(stack, id)).length === 7, {
+        timeoutMs: 3_000,
+        what: '7 usage rows',
+      });
+      const rows = await usageRows(stack, id);
+      const u = usageChunk?.usage;
+      assert.deepEqual(
+        rows.map((r) => [
+          r.route,
+          r.stream,
+          r.status_code,
+          r.prompt_tokens,
+          r.completion_tokens,
+          r.total_tokens,
+          r.estimated,
+        ]),
+        [
+          [
+            '/v1/chat/completions',
+            false,
+            200,
+            plain.usage?.prompt_tokens,
+            plain.usage?.completion_tokens,
+            plain.usage?.total_tokens,
+            false,
+          ],
+          ['/v1/chat/completions', true, 200, u?.prompt_tokens, u?.completion_tokens, u?.total_tokens, false],
+          ['/v1/chat/completions', true, 200, u?.prompt_tokens, u?.completion_tokens, u?.total_tokens, false],
+          ['/v1/embeddings', false, 200, emb.usage.prompt_tokens, 0, emb.usage.total_tokens, false],
+          [
+            '/v1/responses',
+            false,
+            200,
+            resp.usage?.input_tokens,
+            resp.usage?.output_tokens,
+            resp.usage?.total_tokens,
+            false,
+          ],
+          [
+            '/v1/responses',
+            true,
+            200,
+            respUsage?.input_tokens,
+            respUsage?.output_tokens,
+            (respUsage?.input_tokens ?? 0) + (respUsage?.output_tokens ?? 0),
+            false,
+          ],
+          ['/v1/chat/completions', false, 404, 0, 0, 0, false],
+        ],
+      );
+      assert.ok(rows.every((r) => /^[0-9a-f-]{36}$/.test(r.request_id)));
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('a stream the client cut off is recorded, estimated', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      const latch = stack.fake.holdStreams();
+      const res = await openSse(
+        `${app.url}/v1/chat/completions`,
+        { authorization: `Bearer ${key}` },
+        { ...CHAT, stream: true },
+      );
+      await res.next();
+      await latch.waitForHeld(1);
+      res.abort();
+      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
+        timeoutMs: 3_000,
+        what: 'row of aborted stream',
+      });
+      const [row] = await usageRows(stack, id);
+      assert.equal(row.status_code, 499);
+      assert.equal(row.estimated, true);
+      assert.ok(row.prompt_tokens > 0);
+      latch.release();
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('Postgres stopped mid-load and started again: every row arrives', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50, authTtlMs: 1_000 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      assert.equal((await post(app.url, key)).status, 200);
+      await stack.pg.stop();
+      const statuses: number[] = [];
+      for (let i = 0; i < 25; i++) statuses.push((await post(app.url, key)).status);
+      assert.deepEqual(new Set(statuses), new Set([200]), 'served from memory while Postgres is down');
+      assert.ok(app.services.usage.buffered >= 25);
+      await new Promise((r) => setTimeout(r, 300));
+      await stack.pg.start();
+      await waitFor(async () => (await usageRows(stack, id)).length === 26, {
+        timeoutMs: 40_000,
+        intervalMs: 250,
+        what: '26 rows',
+      });
+      assert.equal(app.services.usage.buffered, 0);
+      assert.match(app.logText(), /usage rows not written yet; will retry/);
+      const text = await app.registry.metrics();
+      assert.match(text, /gpt_proxy_usage_rows_dropped_total 0/);
+      assert.match(text, /gpt_proxy_usage_write_failures_total [1-9]/);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('USAGE_RETENTION_DAYS deletes old rows', async () => {
+    await stack.db.query(
+      `INSERT INTO usage_logs (id, request_id, route, status_code, latency_ms, created_at)
+       VALUES (gen_random_uuid(), 'old', '/v1/x', 200, 1, now() - interval '10 days'),
+              (gen_random_uuid(), 'new', '/v1/x', 200, 1, now() - interval '1 day')`,
+    );
+    const app = await startAppInProcess({ ...stack.env, USAGE_RETENTION_DAYS: '7' });
+    try {
+      await waitFor(
+        async () =>
+          (await stack.db.query("SELECT 1 FROM usage_logs WHERE request_id = 'old'")).rowCount === 0,
+        {
+          timeoutMs: 3_000,
+          what: 'old row deleted',
+        },
+      );
+      assert.equal((await stack.db.query("SELECT 1 FROM usage_logs WHERE request_id = 'new'")).rowCount, 1);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('Redis unreachable: RATE_LIMIT_FAIL_OPEN=true serves and counts, false answers 503', async () => {
+    const open = await startAppInProcess(stack.env);
+    const closed = await startAppInProcess({ ...stack.env, RATE_LIMIT_FAIL_OPEN: 'false' });
+    try {
+      const { key } = await stack.issueKey({ rpm: 10 });
+      await stack.redis.stop();
+      assert.equal((await post(open.url, key)).status, 200);
+      const refused = await post(closed.url, key);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, 'upstream_unavailable');
+      assert.match(await open.registry.metrics(), /gpt_proxy_ratelimit_fail_open_total 1/);
+      assert.match(open.logText(), /rate limiter cannot reach redis/);
+    } finally {
+      await stack.redis.start();
+      await Promise.all([open.stop(), closed.stop()]);
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startStack({ upstreamKeys: ['sk-drain-1'] });
+  });
+  after(async () => {
+    await stack?.destroy();
+  });
+
+  it('SIGTERM mid-stream: the stream completes, the row is flushed, exit 0', async () => {
+    const app = await startApp({ env: stack.env });
+    const { key, id } = await stack.issueKey({ rpm: 0 });
+    const latch = stack.fake.holdStreams();
+    const res = await openSse(
+      `${app.url}/v1/chat/completions`,
+      { authorization: `Bearer ${key}` },
+      { ...CHAT, stream: true },
+    );
+    await res.next();
+    await latch.waitForHeld(1);
+    process.kill(app.pid, 'SIGTERM');
+    await waitFor(() => /"draining"/.test(app.process.output()), { timeoutMs: 5_000, what: 'draining' });
+    // New connections are refused while the open stream goes on.
+    await assert.rejects(fetch(`${app.url}/health/live`));
+    latch.release();
+    const rest = await res.rest();
+    assert.equal(rest.at(-1), 'data: [DONE]');
+    const exit = await app.process.exited;
+    assert.deepEqual(exit, { code: 0, signal: null });
+    const rows = await usageRows(stack, id);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].estimated, false);
+  });
+});
