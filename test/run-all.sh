@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # Debian packages the tests need (servers are started by the tests themselves).
-APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps"
+APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium"
 # Services that packages above may start on install; we run our own instances.
 APT_SERVICES="postgresql redis-server nginx"
 
