@@ -117,6 +117,8 @@ describe('proxy: secrets and prompts never reach the logs', () => {
       const log = app.logText();
       assert.ok(log.includes(prompt), 'the prompt is logged when asked');
       assert.ok(log.includes(completion), 'the completion is logged when asked');
+      const streamed = app.logs().find((l) => l.stream === true && l.status === 200);
+      assert.match(String(streamed?.completion), /data: /, 'a streamed completion is logged too');
       for (const secret of secrets(key).filter((s) => s !== prompt && s !== completion)) {
         assert.ok(!log.includes(secret), 'a secret reached the log');
       }

@@ -61,6 +61,7 @@ export function buildApp(options: AppOptions): Koa {
     limits,
     maxBodyBytes: config.server.maxBodyBytes,
     defaultCompletionTokens: config.rateLimit.defaultCompletionTokens,
+    logBodies: config.log.promptBody,
     modelForDeployment: (d) => services.pool.modelForDeployment(d),
   };
   const api = [

@@ -16,6 +16,8 @@ export interface ProxyDeps {
   limits: LimitDeps;
   maxBodyBytes: number;
   defaultCompletionTokens: number;
+  /** LOG_PROMPT_BODY: keep the streamed events (bounded) for the access log too. */
+  logBodies: boolean;
   /** Azure surface: the model a deployment name in the path stands for. */
   modelForDeployment: (deployment: string) => string;
 }
@@ -72,7 +74,8 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     ctx.state.upstreamKeyId = answer.key.id;
     ctx.state.attempts = answer.attempts;
     if (!Buffer.isBuffer(answer.body) && isEventStream(answer.headers) && tracker) {
-      const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, tracker.filter);
+      const filter = deps.logBodies ? keepForLog(ctx, tracker.filter) : tracker.filter;
+      const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
       ctx.state.streamOutcome = outcome;
       ctx.state.clientGone = outcome.clientGone;
       ctx.state.usage = tracker.usage;
@@ -97,4 +100,19 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   } finally {
     ctx.res.off('close', onClose);
   }
+}
+
+const LOGGED_STREAM_LIMIT = 64 * 1024;
+
+/** Wraps an event filter to also collect what was sent (up to 64 KiB) as the logged completion. */
+function keepForLog(ctx: Context, filter: (event: string) => string | null): (event: string) => string | null {
+  let kept = '';
+  return (event) => {
+    const out = filter(event);
+    if (out !== null && kept.length < LOGGED_STREAM_LIMIT) {
+      kept += `${out}\n\n`;
+      ctx.state.completionBody = kept.slice(0, LOGGED_STREAM_LIMIT);
+    }
+    return out;
+  };
 }
