@@ -105,7 +105,10 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
 const LOGGED_STREAM_LIMIT = 64 * 1024;
 
 /** Wraps an event filter to also collect what was sent (up to 64 KiB) as the logged completion. */
-function keepForLog(ctx: Context, filter: (event: string) => string | null): (event: string) => string | null {
+function keepForLog(
+  ctx: Context,
+  filter: (event: string) => string | null,
+): (event: string) => string | null {
   let kept = '';
   return (event) => {
     const out = filter(event);
