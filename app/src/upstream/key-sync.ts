@@ -28,7 +28,7 @@ interface Row {
 }
 
 // Serialises concurrent syncs (two deploy hooks at once) without blocking the proxy.
-const SYNC_LOCK_ID = 7_422_113_002;
+export const SYNC_LOCK_ID = 7_422_113_002;
 
 /** The keys UPSTREAM_TYPE says the environment seeds, without duplicates. */
 export function desiredKeysFromConfig(upstream: Config['upstream']): DesiredKey[] {

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { SecretBox } from '../../app/src/crypto/secret-box.ts';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { runScript } from '../helpers/scripts.ts';
+
+const hex = () => randomBytes(32).toString('hex');
+
+describe('rotate-encryption-key', () => {
+  let pg: PostgresServer;
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(async () => {
+    await pg?.destroy();
+  });
+
+  it('re-seals every key under the new key; afterwards only the new key is needed', async () => {
+    const { name } = await pg.createDatabase();
+    const base = pg.env(name) as unknown as Record<string, string>;
+    const [k1, k2, k3] = [hex(), hex(), hex()];
+    const keys = ['sk-rot-a', 'sk-rot-b', 'sk-rot-c'].map((k) => `${k}-${randomBytes(8).toString('hex')}`);
+    assert.equal((await runScript('init-db', [], base)).code, 0);
+    // Keys sealed under two generations of encryption keys.
+    await runScript('init-upstream-keys', [], {
+      ...base,
+      ENCRYPTION_KEY: k1,
+      OPENAI_API_KEYS: keys.slice(0, 2).join(','),
+    });
+    await runScript('init-upstream-keys', [], {
+      ...base,
+      ENCRYPTION_KEY: k2,
+      ENCRYPTION_KEY_PREVIOUS: k1,
+      OPENAI_API_KEYS: keys.join(','),
+    });
+
+    const missing = await runScript('rotate-encryption-key', [], {
+      ...base,
+      ENCRYPTION_KEY: k3,
+      ENCRYPTION_KEY_PREVIOUS: k2,
+    });
+    assert.equal(missing.code, 1, 'a row sealed by a key not given stops the rotation');
+    assert.match(missing.stderr, /ENCRYPTION_KEY_PREVIOUS/);
+
+    const r = await runScript('rotate-encryption-key', ['--json'], {
+      ...base,
+      ENCRYPTION_KEY: k3,
+      ENCRYPTION_KEY_PREVIOUS: `${k2},${k1}`,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { reencrypted: 3, unchanged: 0 });
+    for (const k of [...keys, k1, k2, k3]) assert.ok(!(r.stdout + r.stderr).includes(k));
+
+    const client = await pg.connect(name);
+    try {
+      const { rows } = await client.query(
+        'SELECT key_ciphertext, key_iv, key_auth_tag, encryption_key_id, fingerprint FROM upstream_keys ORDER BY id',
+      );
+      const onlyNew = new SecretBox({ current: k3 });
+      const opened = rows.map((row) =>
+        onlyNew.open({
+          ciphertext: row.key_ciphertext,
+          iv: row.key_iv,
+          authTag: row.key_auth_tag,
+          keyId: row.encryption_key_id,
+        }),
+      );
+      assert.deepEqual(opened, keys);
+      rows.forEach((row, i) => assert.deepEqual(row.fingerprint, onlyNew.fingerprint(keys[i] as string)));
+    } finally {
+      await client.end();
+    }
+    // The env sync now matches every key under the new key alone.
+    const sync = await runScript('init-upstream-keys', [], {
+      ...base,
+      ENCRYPTION_KEY: k3,
+      OPENAI_API_KEYS: keys.join(','),
+    });
+    assert.equal(sync.stdout, 'added=0 reactivated=0 retired=0 unchanged=3\n');
+    const again = await runScript('rotate-encryption-key', [], { ...base, ENCRYPTION_KEY: k3 });
+    assert.equal(again.stdout, 'reencrypted=0 unchanged=3\n');
+  });
+});
