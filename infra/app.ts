@@ -1,0 +1,71 @@
+import * as docker from '@pulumi/docker';
+import * as pulumi from '@pulumi/pulumi';
+import { httpProbe, LOGGING, labels, RESTART, UNPRIVILEGED } from './containers.ts';
+import { APP_PORT } from './env.ts';
+
+// The proxy replicas: `replicas` containers of the app image, each on `edge` (alias `app`, which
+// nginx resolves per request) and `data`, never published.
+//
+// Rolling update: every replica is its own resource, replaced create-before-delete (the container
+// names are generated, so old and new can coexist) and `wait`ed on until its /health/live check
+// passes; replica N depends on replica N-1, so Pulumi replaces them one at a time and stops at the
+// first replica that does not come up healthy. Pulumi deletes the replaced containers only after
+// their successors are in place, so the old ones keep serving until then, and each old one drains
+// its open requests on SIGTERM (the app allows 30 s) before it is removed.
+
+export const APP_ALIAS = 'app';
+
+export interface AppReplicasArgs {
+  provider: docker.Provider;
+  prefix: string;
+  replicas: number;
+  image: pulumi.Input<string>;
+  edgeNetwork: pulumi.Input<string>;
+  dataNetwork: pulumi.Input<string>;
+  /** `KEY=value` list, checked against the app's config schema (env.ts). */
+  envs: pulumi.Input<string[]>;
+  /** What must be in place before a replica starts (migrations applied). */
+  dependsOn: pulumi.Resource[];
+}
+
+export class AppReplicas extends pulumi.ComponentResource {
+  readonly containers: docker.Container[];
+
+  constructor(name: string, args: AppReplicasArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('gpt-proxy:appliance:AppReplicas', name, {}, opts);
+    this.containers = [];
+    let previous: docker.Container | undefined;
+    for (let i = 1; i <= args.replicas; i++) {
+      const replica: docker.Container = new docker.Container(
+        `${args.prefix}-app-${i}`,
+        {
+          image: args.image,
+          command: ['node', 'dist/app/src/main.js'],
+          envs: args.envs,
+          networksAdvanced: [{ name: args.edgeNetwork, aliases: [APP_ALIAS] }, { name: args.dataNetwork }],
+          healthcheck: httpProbe(`http://127.0.0.1:${APP_PORT}/health/live`),
+          wait: true,
+          waitTimeout: 120,
+          restart: RESTART,
+          user: 'node',
+          init: true,
+          ...UNPRIVILEGED,
+          // Longer than the app's 30 s drain, so Docker does not cut open streams short.
+          stopTimeout: 40,
+          destroyGraceSeconds: 40,
+          labels: labels(args.prefix, 'app'),
+          ...LOGGING,
+        },
+        {
+          parent: this,
+          provider: args.provider,
+          deleteBeforeReplace: false,
+          dependsOn: previous === undefined ? args.dependsOn : [...args.dependsOn, previous],
+        },
+      );
+      this.containers.push(replica);
+      previous = replica;
+    }
+    this.registerOutputs({ containers: this.containers.map((c) => c.name) });
+  }
+}

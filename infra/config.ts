@@ -1,0 +1,169 @@
+// The stack's configuration (`gpt-proxy:` namespace, see Pulumi.yaml), read once into a plain,
+// checked object. Pulumi.yaml declares the same defaults for `pulumi config`; a unit test keeps the
+// two in step. Secrets are read separately (secrets.ts) and never pass through this object.
+
+export interface ImageTags {
+  postgres: string;
+  redis: string;
+  nginx: string;
+  nodeBase: string;
+}
+
+export interface Settings {
+  stack: string;
+  /** Prefix of every Docker object's name, so two stacks can share one Docker host. */
+  prefix: string;
+  dockerHost: string;
+  domain: string;
+  acmeEmail: string;
+  acmeDirectory: string;
+  upstreamType: string;
+  openaiBaseUrl: string;
+  azureEndpoint: string;
+  azureDeploymentNames: string;
+  azureApiVersion: string;
+  appReplicas: number;
+  rateLimitRpm: number;
+  rateLimitTpm: number;
+  logPromptBody: boolean;
+  bindAddress: string;
+  httpPort: number;
+  httpsPort: number;
+  images: ImageTags;
+  monitoring: boolean;
+  backupSchedule: string;
+  backupRetention: number;
+}
+
+type Defaults = Omit<Settings, 'stack' | 'prefix' | 'domain'>;
+
+/** Defaults for every optional key; `domain` has none and must be set per stack. */
+export const DEFAULTS: Defaults = {
+  dockerHost: 'unix:///var/run/docker.sock',
+  acmeEmail: '',
+  acmeDirectory: 'letsencrypt',
+  upstreamType: 'openai',
+  openaiBaseUrl: 'https://api.openai.com/v1',
+  azureEndpoint: '',
+  azureDeploymentNames: '',
+  azureApiVersion: '2024-10-21',
+  appReplicas: 2,
+  rateLimitRpm: 60,
+  rateLimitTpm: 0,
+  logPromptBody: false,
+  bindAddress: '0.0.0.0',
+  httpPort: 80,
+  httpsPort: 443,
+  images: {
+    postgres: 'postgres:15-bookworm',
+    redis: 'redis:7.2-bookworm',
+    nginx: 'nginx:1.28-bookworm',
+    nodeBase: 'node:24-bookworm-slim',
+  },
+  monitoring: false,
+  backupSchedule: '',
+  backupRetention: 7,
+};
+
+/** The part of pulumi.Config read here (a plain object in the unit tests). */
+export interface ConfigReader {
+  get(key: string): string | undefined;
+  getNumber(key: string): number | undefined;
+  getBoolean(key: string): boolean | undefined;
+  getObject<T>(key: string): T | undefined;
+}
+
+/**
+ * Reads the stack's settings from Pulumi config, filling in the defaults, and throws one error
+ * listing every problem (key and fix, never a value) so an operator fixes them in one go.
+ */
+export function loadSettings(config: ConfigReader, stack: string): Settings {
+  const text = (key: keyof Defaults & string, fallback: string) => config.get(key) || fallback;
+  const images = config.getObject<Partial<Record<keyof ImageTags, unknown>>>('images') ?? {};
+  const settings: Settings = {
+    stack,
+    prefix: `gpt-proxy-${stack}`,
+    dockerHost: text('dockerHost', DEFAULTS.dockerHost),
+    domain: config.get('domain') ?? '',
+    acmeEmail: text('acmeEmail', DEFAULTS.acmeEmail),
+    acmeDirectory: text('acmeDirectory', DEFAULTS.acmeDirectory),
+    upstreamType: text('upstreamType', DEFAULTS.upstreamType),
+    openaiBaseUrl: text('openaiBaseUrl', DEFAULTS.openaiBaseUrl),
+    azureEndpoint: text('azureEndpoint', DEFAULTS.azureEndpoint),
+    azureDeploymentNames: text('azureDeploymentNames', DEFAULTS.azureDeploymentNames),
+    azureApiVersion: text('azureApiVersion', DEFAULTS.azureApiVersion),
+    appReplicas: config.getNumber('appReplicas') ?? DEFAULTS.appReplicas,
+    rateLimitRpm: config.getNumber('rateLimitRpm') ?? DEFAULTS.rateLimitRpm,
+    rateLimitTpm: config.getNumber('rateLimitTpm') ?? DEFAULTS.rateLimitTpm,
+    logPromptBody: config.getBoolean('logPromptBody') ?? DEFAULTS.logPromptBody,
+    bindAddress: text('bindAddress', DEFAULTS.bindAddress),
+    httpPort: config.getNumber('httpPort') ?? DEFAULTS.httpPort,
+    httpsPort: config.getNumber('httpsPort') ?? DEFAULTS.httpsPort,
+    images: {
+      postgres: tag(images.postgres, DEFAULTS.images.postgres),
+      redis: tag(images.redis, DEFAULTS.images.redis),
+      nginx: tag(images.nginx, DEFAULTS.images.nginx),
+      nodeBase: tag(images.nodeBase, DEFAULTS.images.nodeBase),
+    },
+    monitoring: config.getBoolean('monitoring') ?? DEFAULTS.monitoring,
+    backupSchedule: text('backupSchedule', DEFAULTS.backupSchedule),
+    backupRetention: config.getNumber('backupRetention') ?? DEFAULTS.backupRetention,
+  };
+  const problems = settingsProblems(settings);
+  if (problems.length > 0) {
+    throw new Error(`invalid gpt-proxy stack configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return settings;
+}
+
+function tag(value: unknown, fallback: string): string {
+  return typeof value === 'string' && value !== '' ? value : fallback;
+}
+
+const IMAGE_REF = /^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$/;
+const IPV4 = /^(\d{1,3})(\.\d{1,3}){3}$/;
+
+/** What is wrong with the settings that the app's own schema does not check (env.ts does that). */
+export function settingsProblems(s: Settings): string[] {
+  const problems: string[] = [];
+  const whole = (key: string, n: number, min: number, max: number) => {
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(`${key}: must be a whole number from ${min} to ${max}`);
+  };
+  if (!/^(unix|ssh|tcp):\/\/\S+$/.test(s.dockerHost)) {
+    problems.push('dockerHost: must be unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376');
+  }
+  if (s.domain === '') problems.push('domain: is required: pulumi config set domain api.example.com');
+  whole('appReplicas', s.appReplicas, 1, 20);
+  whole('httpPort', s.httpPort, 1, 65535);
+  whole('httpsPort', s.httpsPort, 1, 65535);
+  whole('backupRetention', s.backupRetention, 1, 3650);
+  if (s.httpPort === s.httpsPort) problems.push('httpsPort: must differ from httpPort');
+  if (!IPV4.test(s.bindAddress) && !/^[0-9a-fA-F:]+$/.test(s.bindAddress)) {
+    problems.push('bindAddress: must be an IP address of the Docker host, e.g. 0.0.0.0 or 127.0.0.1');
+  }
+  for (const [name, ref] of Object.entries(s.images)) {
+    if (!IMAGE_REF.test(ref))
+      problems.push(`images.${name}: must be an image reference like postgres:15-bookworm`);
+  }
+  return problems;
+}
+
+/** Settings that work but are probably not what the operator meant. */
+export function settingsWarnings(s: Settings): string[] {
+  const warnings: string[] = [];
+  if (s.acmeDirectory !== 'self-signed' && s.httpPort !== 80) {
+    warnings.push(
+      `httpPort is ${s.httpPort}: the CA checks HTTP-01 challenges on port 80 of ${s.domain}; forward port 80 to it`,
+    );
+  }
+  if (s.monitoring || s.backupSchedule !== '') {
+    warnings.push('monitoring, backupSchedule and backupRetention are accepted but not acted on yet');
+  }
+  return warnings;
+}
+
+/** The public base URL: https://DOMAIN, with the port only when it is not 443. */
+export function publicUrl(s: Settings): string {
+  return s.httpsPort === 443 ? `https://${s.domain}` : `https://${s.domain}:${s.httpsPort}`;
+}

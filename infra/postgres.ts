@@ -1,0 +1,55 @@
+import * as docker from '@pulumi/docker';
+import * as pulumi from '@pulumi/pulumi';
+import { LOGGING, labels, RESTART, shellProbe } from './containers.ts';
+import { DB } from './env.ts';
+
+// Postgres: the official image on the internal `data` network only (alias `postgres`, never
+// published), its data in a named volume, healthy once it accepts connections. It is replaced
+// delete-first: two servers must never open the same data directory.
+
+export interface PostgresArgs {
+  provider: docker.Provider;
+  prefix: string;
+  image: pulumi.Input<string>;
+  network: pulumi.Input<string>;
+  volume: pulumi.Input<string>;
+  password: pulumi.Output<string>;
+}
+
+export class Postgres extends pulumi.ComponentResource {
+  readonly container: docker.Container;
+
+  constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('gpt-proxy:appliance:Postgres', name, {}, opts);
+    this.container = new docker.Container(
+      `${name}-container`,
+      {
+        name: `${args.prefix}-postgres`,
+        image: args.image,
+        // The image starts as root only to fix ownership; the data volume is created from the
+        // image's own directory (owned by postgres), so it can run as postgres from the start.
+        user: 'postgres',
+        envs: pulumi.secret(
+          args.password.apply((p) => [
+            `POSTGRES_USER=${DB.user}`,
+            `POSTGRES_DB=${DB.name}`,
+            `POSTGRES_PASSWORD=${p}`,
+          ]),
+        ),
+        volumes: [{ volumeName: args.volume, containerPath: '/var/lib/postgresql/data' }],
+        networksAdvanced: [{ name: args.network, aliases: [DB.host] }],
+        healthcheck: shellProbe(`pg_isready -q -h 127.0.0.1 -U ${DB.user} -d ${DB.name}`),
+        wait: true,
+        waitTimeout: 180,
+        restart: RESTART,
+        stopTimeout: 60,
+        destroyGraceSeconds: 60,
+        shmSize: 128,
+        labels: labels(args.prefix, 'postgres'),
+        ...LOGGING,
+      },
+      { parent: this, provider: args.provider, deleteBeforeReplace: true },
+    );
+    this.registerOutputs({ name: this.container.name });
+  }
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { describeFlow } from './flow-invariants.ts';
+import { containers, describeGraph, type Expected } from './graph-invariants.ts';
+import { deploy } from './harness.ts';
+import { envOf, inputs, ofType, TYPES } from './registrations.ts';
+
+// The `dev` stack exactly as Pulumi.dev.yaml gives it: local Docker, self-signed, nothing configured.
+const d = await deploy('dev');
+
+const expected: Expected = {
+  stack: 'dev',
+  dockerHost: 'unix:///var/run/docker.sock',
+  replicas: 1,
+  bindAddress: '127.0.0.1',
+  httpPort: 8080,
+  httpsPort: 8443,
+  acmeDirectory: 'self-signed',
+  endpoint: 'https://localhost:8443',
+};
+describeGraph(d, expected);
+describeFlow(d, expected);
+
+test('dev: every internal secret is generated, once, by @pulumi/random', () => {
+  assert.deepEqual(
+    ofType(d, TYPES.password)
+      .map((r) => r.name)
+      .sort(),
+    ['secrets-postgresPassword', 'secrets-redisPassword'],
+  );
+  const [key] = ofType(d, TYPES.bytes);
+  assert.equal(key?.name, 'secrets-encryptionKey');
+  assert.equal(key && inputs(key).length, 32, '32 bytes, 64 hex characters');
+  for (const r of ofType(d, TYPES.password)) assert.equal(inputs(r).special, false);
+});
+
+test('dev: the proxy gets the default upstream and no certificate settings', () => {
+  const env = envOf(containers(d).app[0] ?? containers(d).certd);
+  assert.equal(env.UPSTREAM_TYPE, 'openai');
+  assert.equal(env.DOMAIN, undefined);
+});
