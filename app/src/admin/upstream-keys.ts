@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ApiError } from '../errors.ts';
 import { errorFields } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
+import { holdsKey, insertSealedKey } from '../upstream/key-rows.ts';
 import { type AdminDeps, type AdminRoute, audit, defineRoute, isUniqueViolation } from './route.ts';
 import {
   createUpstreamKeyBody,
@@ -80,29 +81,16 @@ export const upstreamKeyRoutes: AdminRoute[] = [
         'SELECT encryption_key_id, fingerprint FROM upstream_keys WHERE provider = $1',
         [body.provider],
       );
-      for (const row of existing.rows) {
-        if (!box.keyIds.includes(row.encryption_key_id)) continue;
-        if (box.fingerprint(body.key, row.encryption_key_id).equals(row.fingerprint)) throw duplicate();
-      }
-      const sealed = box.seal(body.key);
-      let id: number | undefined;
+      if (existing.rows.some((row) => holdsKey(box, row, body.key))) throw duplicate();
+      let id: number;
       try {
-        const { rows } = await db.query<{ id: number }>(
-          `INSERT INTO upstream_keys (provider, key_ciphertext, key_iv, key_auth_tag, encryption_key_id,
-             fingerprint, source, endpoint, deployments)
-           VALUES ($1, $2, $3, $4, $5, $6, 'admin', $7, $8) RETURNING id`,
-          [
-            body.provider,
-            sealed.ciphertext,
-            sealed.iv,
-            sealed.authTag,
-            sealed.keyId,
-            box.fingerprint(body.key),
-            body.endpoint,
-            body.deployments === null ? null : JSON.stringify(body.deployments),
-          ],
-        );
-        id = rows[0]?.id as number;
+        id = await insertSealedKey(db, box, {
+          provider: body.provider,
+          key: body.key,
+          source: 'admin',
+          endpoint: body.endpoint,
+          deployments: body.deployments,
+        });
       } catch (err) {
         if (isUniqueViolation(err)) throw duplicate();
         throw err;

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import type { AzureDeployment } from './deployments.ts';
+import { holdsKey, insertSealedKey } from './key-rows.ts';
 
 /** An upstream key as the environment lists it. */
 export interface DesiredKey {
@@ -79,28 +80,9 @@ export async function syncEnvKeys(
     }
     const matched = new Set<number>();
     for (const want of desired) {
-      const row = rows.find(
-        (r) =>
-          r.provider === want.provider &&
-          box.fingerprint(want.key, r.encryption_key_id).equals(r.fingerprint),
-      );
+      const row = rows.find((r) => r.provider === want.provider && holdsKey(box, r, want.key));
       if (!row) {
-        const sealed = box.seal(want.key);
-        await client.query(
-          `INSERT INTO upstream_keys (provider, key_ciphertext, key_iv, key_auth_tag, encryption_key_id,
-             fingerprint, source, endpoint, deployments)
-           VALUES ($1, $2, $3, $4, $5, $6, 'env', $7, $8)`,
-          [
-            want.provider,
-            sealed.ciphertext,
-            sealed.iv,
-            sealed.authTag,
-            sealed.keyId,
-            box.fingerprint(want.key),
-            want.endpoint,
-            want.deployments === null ? null : JSON.stringify(want.deployments),
-          ],
-        );
+        await insertSealedKey(client, box, { ...want, source: 'env' });
         result.added++;
         continue;
       }
