@@ -1,0 +1,118 @@
+import type { Agent } from 'node:https';
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/logger.ts';
+import { storageError } from './errors.ts';
+import { isDue, serving } from './inspect.ts';
+import { type Ledger, readLedger } from './ledger.ts';
+import type { BackoffPolicy } from './limits.ts';
+import { createPlaceholder } from './placeholder.ts';
+import { type ReconcileResult, renewWithAcme } from './renew.ts';
+import type { CertPair, CertStore, StoredCert } from './store.ts';
+
+export type { ReconcileResult } from './renew.ts';
+
+export interface ManagerOptions {
+  config: Config['acme'];
+  store: CertStore;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  /** acme-client's HTTPS agent (configureAcmeHttp); absent in self-signed mode. */
+  agent?: Agent;
+  now?: () => Date;
+}
+
+/**
+ * Keeps live/ holding a servable certificate for DOMAIN. `reconcile` runs under the CERT_DIR
+ * lock (certd and issue-cert take it): it repairs what is missing or unusable, then renews a
+ * certificate that is due (an ACME order when the order record allows, or a new placeholder in
+ * self-signed mode). It never deletes a file and never replaces a certificate with a worse one:
+ * a failed order leaves live/ exactly as it was.
+ */
+export class CertManager {
+  readonly ledgerPath: string;
+  readonly #o: ManagerOptions;
+  readonly #now: () => Date;
+
+  constructor(options: ManagerOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+    this.ledgerPath = join(options.store.dir, 'orders.json');
+  }
+
+  get acme(): boolean {
+    return this.#o.config.directory.kind === 'acme';
+  }
+
+  readLive(): Promise<StoredCert> {
+    return this.#o.store.readLive(this.#o.config.domain);
+  }
+
+  readLedger(): Promise<Ledger> {
+    return readLedger(this.ledgerPath);
+  }
+
+  /** True when `reconcile` has something to do (read-only: decides whether to take the lock). */
+  needsWork(live: StoredCert): boolean {
+    return live.kind !== 'ok' || isDue(live.info, this.acme, this.#o.config.renewFraction, this.#now());
+  }
+
+  /** `backoffFrom`: ignore our own backoff from failures before then (an operator's explicit run). */
+  async reconcile({ backoffFrom }: { backoffFrom?: Date } = {}): Promise<ReconcileResult> {
+    const { config, store, logger, backoff, agent } = this.#o;
+    await store.prepare();
+    const live = await this.#repair(await this.readLive());
+    if (live.kind !== 'ok') throw new Error(`live/ is still not usable after repair (${live.kind})`);
+    if (!isDue(live.info, this.acme, config.renewFraction, this.#now())) return { live, order: 'not-needed' };
+    if (config.directory.kind === 'self-signed') {
+      const renewed = await this.#install(
+        createPlaceholder(config.domain, this.#now()),
+        'renewed the placeholder',
+      );
+      return { live: renewed, order: 'not-needed' };
+    }
+    if (!agent) throw new Error('ACME mode needs the HTTPS agent from configureAcmeHttp');
+    const ctx = {
+      config,
+      acmeUrl: config.directory.url,
+      agent,
+      accountDir: store.accountDir,
+      ledgerPath: this.ledgerPath,
+      logger,
+      backoff,
+      now: this.#now,
+      install: (pair: CertPair, message: string) => this.#install(pair, message),
+    };
+    return renewWithAcme(ctx, live, backoffFrom);
+  }
+
+  /** Missing → placeholder; unusable → kept in rejected/, last good pair put back (or a placeholder). */
+  async #repair(live: StoredCert): Promise<StoredCert> {
+    const { config, store, logger } = this.#o;
+    if (live.kind === 'ok') return live;
+    const placeholder = () => createPlaceholder(config.domain, this.#now());
+    if (live.kind === 'missing') {
+      return this.#install(placeholder(), 'no certificate yet: installed a self-signed placeholder');
+    }
+    const keptIn = await store.reject(live.reason, this.#now());
+    logger.error({ reason: live.reason, keptIn }, `the certificate in live/ is unusable: ${live.reason}`);
+    const lastGood = await store.readLastGood(config.domain);
+    if (lastGood.kind === 'ok') return this.#install(lastGood.pair, 'put back the last good certificate');
+    return this.#install(
+      placeholder(),
+      'no good certificate to put back: installed a self-signed placeholder',
+    );
+  }
+
+  async #install(pair: CertPair, message: string): Promise<StoredCert> {
+    try {
+      await this.#o.store.install(pair);
+    } catch (err) {
+      throw storageError(err, 'installing the certificate');
+    }
+    const live = await this.readLive();
+    if (live.kind === 'ok')
+      this.#o.logger.info({ domain: this.#o.config.domain, ...serving(live.info) }, message);
+    return live;
+  }
+}

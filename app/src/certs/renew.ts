@@ -1,0 +1,104 @@
+import type { Agent } from 'node:https';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/logger.ts';
+import { loadAccountKey } from './account.ts';
+import { orderCertificate } from './acme-order.ts';
+import { classifyError, OrderError } from './errors.ts';
+import { type CertInfo, replacementProblem, serving } from './inspect.ts';
+import { orderGate, readLedger, recordFailure, recordSuccess, writeLedger } from './ledger.ts';
+import type { BackoffPolicy } from './limits.ts';
+import type { CertPair, StoredCert } from './store.ts';
+
+export interface RenewContext {
+  config: Config['acme'];
+  acmeUrl: string;
+  agent: Agent;
+  accountDir: string;
+  ledgerPath: string;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  now: () => Date;
+  install: (pair: CertPair, message: string) => Promise<StoredCert>;
+}
+
+export interface ReconcileResult {
+  /** What live/ holds afterwards. */
+  live: StoredCert;
+  order: 'not-needed' | 'issued' | 'waiting' | 'failed';
+  /** waiting, failed: the earliest next attempt, and why not sooner. */
+  until?: Date;
+  why?: string;
+  error?: OrderError;
+}
+
+/**
+ * Replaces the due certificate `current` through one ACME order, if the order record allows
+ * one now. The new pair is checked before it is installed; whatever fails is recorded (with
+ * backoff and the CA's Retry-After) and logged with the certificate that stays in place.
+ */
+export async function renewWithAcme(
+  ctx: RenewContext,
+  live: StoredCert & { kind: 'ok' },
+  backoffFrom: Date | undefined,
+): Promise<ReconcileResult> {
+  const { config, logger } = ctx;
+  const current: CertInfo = live.info;
+  const now = ctx.now();
+  const ledger = await readLedger(ctx.ledgerPath);
+  const gate = orderGate(ledger, { domain: config.domain, directoryUrl: ctx.acmeUrl, now, backoffFrom });
+  if (gate) return { live, order: 'waiting', ...gate };
+  const save = (next: typeof ledger) =>
+    writeLedger(ctx.ledgerPath, next, ctx.now()).catch((err: Error) => {
+      logger.error(
+        { path: ctx.ledgerPath, err: { message: err.message } },
+        'cannot record the order attempt',
+      );
+    });
+  logger.info(
+    { domain: config.domain, ca: ctx.acmeUrl, current: serving(current) },
+    'ordering a certificate',
+  );
+  let issued = false;
+  try {
+    const pair = await orderCertificate({
+      directoryUrl: ctx.acmeUrl,
+      agent: ctx.agent,
+      accountKeyPem: await loadAccountKey(ctx.accountDir, logger),
+      email: config.email,
+      domain: config.domain,
+      webroot: config.webroot,
+      logger,
+    });
+    issued = true;
+    const problem = replacementProblem(pair.chainPem, pair.keyPem, config.domain, current, ctx.now());
+    if (problem) throw new OrderError('bad_certificate', problem);
+    const installed = await ctx.install(pair, 'installed a CA-issued certificate');
+    await save(recordSuccess(ledger, config.domain, ctx.now()));
+    return { live: installed, order: 'issued' };
+  } catch (err) {
+    const error = classifyError(err, issued ? 'install' : 'order');
+    const { reason, message, retryAfterMs } = error;
+    const next = recordFailure(
+      ledger,
+      config.domain,
+      { reason, message, retryAfterMs, issued },
+      ctx.backoff,
+      ctx.now(),
+    );
+    await save(next);
+    const until = new Date(next.backoffUntil ?? now);
+    logger.error(
+      {
+        domain: config.domain,
+        reason,
+        hint: error.hint,
+        failures: next.consecutiveFailures,
+        retryAfterSeconds: retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000),
+        nextAttemptAt: until.toISOString(),
+        keeping: serving(current),
+      },
+      `certificate order failed (${reason}): ${message}; keeping the certificate in place`,
+    );
+    return { live, order: 'failed', until, why: message, error };
+  }
+}

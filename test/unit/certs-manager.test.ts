@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { configureAcmeHttp } from '../../app/src/certs/acme-http.ts';
+import { CertManager } from '../../app/src/certs/manager.ts';
+import { CertStore } from '../../app/src/certs/store.ts';
+import type { Config } from '../../app/src/config/index.ts';
+import { createLogger } from '../../app/src/log/logger.ts';
+import { caIssuedPair, certdDirs, type LogLine } from '../helpers/pebble.ts';
+import { freePort } from '../helpers/processes.ts';
+
+const DOMAIN = 'api.example.com';
+const DAY = 86_400_000;
+
+async function setup(directory: Config['acme']['directory'], now = () => new Date()) {
+  const { certDir, webroot } = certdDirs();
+  const lines: LogLine[] = [];
+  const logger = createLogger({ level: 'info', promptBody: false }, 'certd', {
+    write: (line: string) => lines.push(JSON.parse(line) as LogLine),
+  });
+  const config: Config['acme'] = {
+    domain: DOMAIN,
+    email: undefined,
+    directory,
+    caFile: undefined,
+    certDir,
+    webroot,
+    renewFraction: 0.33,
+  };
+  const store = new CertStore(certDir);
+  const agent = directory.kind === 'acme' ? configureAcmeHttp(undefined, logger) : undefined;
+  const manager = new CertManager({
+    config,
+    store,
+    logger,
+    backoff: { minMs: 60_000, maxMs: 3_600_000 },
+    agent,
+    now,
+  });
+  await store.prepare();
+  return { store, manager, lines, certDir };
+}
+
+const files = (dir: string) =>
+  ['fullchain.pem', 'privkey.pem'].map((f) => readFileSync(join(dir, f), 'utf8'));
+
+describe('CertManager, self-signed', () => {
+  it('installs a placeholder when there is nothing, and renews it by the fraction rule', async () => {
+    let clock = new Date();
+    const { manager, lines } = await setup({ kind: 'self-signed' }, () => clock);
+    const first = await manager.reconcile();
+    assert.equal(first.order, 'not-needed');
+    assert.ok(first.live.kind === 'ok' && first.live.info.selfSigned);
+    assert.ok(lines.some((l) => l.msg === 'no certificate yet: installed a self-signed placeholder'));
+    const again = await manager.reconcile();
+    assert.ok(again.live.kind === 'ok' && first.live.kind === 'ok');
+    assert.equal(again.live.info.serial, first.live.info.serial, 'kept while not due');
+    clock = new Date(clock.getTime() + 61 * DAY);
+    const renewed = await manager.reconcile();
+    assert.ok(renewed.live.kind === 'ok' && first.live.kind === 'ok');
+    assert.notEqual(renewed.live.info.serial, first.live.info.serial);
+  });
+});
+
+describe('CertManager, a corrupt or mismatched live/', () => {
+  for (const [fault, corrupt] of [
+    ['corrupt', (dir: string) => writeFileSync(join(dir, 'fullchain.pem'), 'garbage')],
+    [
+      'mismatched',
+      (dir: string) => writeFileSync(join(dir, 'privkey.pem'), caIssuedPair(DOMAIN, window()).keyPem),
+    ],
+  ] as const) {
+    it(`keeps the ${fault} files in rejected/ and puts the last good pair back`, async () => {
+      const { store, manager, lines, certDir } = await setup({
+        kind: 'acme',
+        url: 'https://127.0.0.1:9/dir',
+      });
+      const good = caIssuedPair(DOMAIN, window());
+      await store.install(good);
+      corrupt(store.liveDir);
+      const bad = files(store.liveDir);
+      const result = await manager.reconcile();
+      assert.equal(result.order, 'not-needed');
+      assert.deepEqual(files(store.liveDir), [good.chainPem, good.keyPem]);
+      const [kept] = readdirSync(join(certDir, 'rejected'));
+      assert.deepEqual(files(join(certDir, 'rejected', kept ?? '')), bad, 'nothing deleted');
+      const error = lines.find((l) => l.level === 'error');
+      assert.match(String(error?.msg), /^the certificate in live\/ is unusable: /);
+      assert.ok(
+        lines.some((l) => l.msg === 'put back the last good certificate' && l.serial === good.serial),
+      );
+    });
+  }
+
+  it('installs a placeholder when there is no good pair to put back', async () => {
+    const { store, manager } = await setup({ kind: 'self-signed' });
+    writeFileSync(join(store.liveDir, 'fullchain.pem'), 'garbage');
+    writeFileSync(join(store.liveDir, 'privkey.pem'), 'garbage');
+    const result = await manager.reconcile();
+    assert.ok(result.live.kind === 'ok' && result.live.info.selfSigned);
+  });
+});
+
+function window(daysLeft = 60) {
+  const now = Date.now();
+  return { notBefore: new Date(now - (90 - daysLeft) * DAY), notAfter: new Date(now + daysLeft * DAY) };
+}
+
+describe('CertManager, ACME', () => {
+  it('orders nothing while the certificate in place is not due', async () => {
+    const { store, manager } = await setup({
+      kind: 'acme',
+      url: `https://127.0.0.1:${await freePort()}/dir`,
+    });
+    await store.install(caIssuedPair(DOMAIN, window(60)));
+    assert.equal(manager.needsWork(await manager.readLive()), false);
+    assert.equal((await manager.reconcile()).order, 'not-needed');
+  });
+
+  it('keeps the certificate in place when the CA is unreachable, then backs off', async () => {
+    const { store, manager, lines } = await setup({
+      kind: 'acme',
+      url: `https://127.0.0.1:${await freePort()}/dir`,
+    });
+    const old = caIssuedPair(DOMAIN, window(5));
+    await store.install(old);
+    const result = await manager.reconcile();
+    assert.equal(result.order, 'failed');
+    assert.equal(result.error?.reason, 'unreachable');
+    assert.match(
+      String(result.why),
+      /cannot reach the CA at https:\/\/127\.0\.0\.1:\d+\/dir: .*ECONNREFUSED/,
+    );
+    assert.deepEqual(files(store.liveDir), [old.chainPem, old.keyPem]);
+    const logged = lines.find((l) => l.level === 'error');
+    assert.match(
+      String(logged?.msg),
+      /^certificate order failed \(unreachable\): .*; keeping the certificate in place$/,
+    );
+    assert.deepEqual(logged?.keeping, {
+      serial: old.serial,
+      notAfter: result.live.kind === 'ok' ? result.live.info.notAfter.toISOString() : '',
+      selfSigned: false,
+    });
+    const ledger = await manager.readLedger();
+    assert.equal(ledger.consecutiveFailures, 1);
+    const again = await manager.reconcile();
+    assert.equal(again.order, 'waiting');
+    assert.equal(again.until?.toISOString(), ledger.backoffUntil);
+    // issue-cert, started after that failure, may try once more; the CA's Retry-After would still bind it.
+    assert.equal((await manager.reconcile({ backoffFrom: new Date() })).order, 'failed');
+  });
+});
