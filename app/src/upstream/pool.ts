@@ -47,6 +47,7 @@ export class UpstreamPool {
   #cursor = 0;
   #timer: NodeJS.Timeout | undefined;
   readonly #writes = new Set<Promise<unknown>>();
+  #changedDuringLoad: Set<number> | undefined;
 
   constructor(options: UpstreamPoolOptions) {
     this.#o = {
@@ -80,7 +81,14 @@ export class UpstreamPool {
   /** Re-reads the shared state, after this instance's own writes have landed (so it does not read them back stale). */
   async refresh(): Promise<void> {
     await Promise.allSettled([...this.#writes]);
-    this.#states = await this.#o.store.load();
+    this.#changedDuringLoad = new Set();
+    const loaded = await this.#o.store.load();
+    // A key this instance reported on while the table was being read keeps its newer local state.
+    const changed = this.#changedDuringLoad;
+    this.#changedDuringLoad = undefined;
+    this.#states = loaded.map((s) =>
+      changed.has(s.key.id) ? (this.#states.find((o) => o.key.id === s.key.id) ?? s) : s,
+    );
   }
 
   /** Every key state, for metrics and the admin API. */
@@ -133,6 +141,7 @@ export class UpstreamPool {
     if (state) this.#o.onOutcome?.(state.key.provider, outcome.kind);
     if (!state || outcome.kind === 'client_error') return;
     const update = this.#apply(state, outcome);
+    if (update) this.#changedDuringLoad?.add(keyId);
     if (!update) return;
     const write = this.#o.pool
       .query(update.sql, [keyId, ...update.params])
