@@ -4,7 +4,9 @@ import { httpProbe, LOGGING, labels, RESTART, UNPRIVILEGED } from './containers.
 import { APP_PORT } from './env.ts';
 
 // The proxy replicas: `replicas` containers of the app image, each on `edge` (alias `app`, which
-// nginx resolves per request) and `data`, never published.
+// nginx resolves per request), `data` and `metrics` (alias `app-metrics`, which Prometheus resolves
+// to every replica; a name of its own, so nginx, on both networks, never resolves `app` there),
+// never published.
 //
 // Rolling update: every replica is its own resource, replaced create-before-delete (the container
 // names are generated, so old and new can coexist) and `wait`ed on until its /health/live check
@@ -14,6 +16,7 @@ import { APP_PORT } from './env.ts';
 // its open requests on SIGTERM (the app allows 30 s) before it is removed.
 
 export const APP_ALIAS = 'app';
+export const APP_METRICS_ALIAS = 'app-metrics';
 
 export interface AppReplicasArgs {
   provider: docker.Provider;
@@ -22,6 +25,7 @@ export interface AppReplicasArgs {
   image: pulumi.Input<string>;
   edgeNetwork: pulumi.Input<string>;
   dataNetwork: pulumi.Input<string>;
+  metricsNetwork: pulumi.Input<string>;
   /** `KEY=value` list, checked against the app's config schema (env.ts). */
   envs: pulumi.Input<string[]>;
   /** What must be in place before a replica starts (migrations applied). */
@@ -42,7 +46,11 @@ export class AppReplicas extends pulumi.ComponentResource {
           image: args.image,
           command: ['node', 'dist/app/src/main.js'],
           envs: args.envs,
-          networksAdvanced: [{ name: args.edgeNetwork, aliases: [APP_ALIAS] }, { name: args.dataNetwork }],
+          networksAdvanced: [
+            { name: args.edgeNetwork, aliases: [APP_ALIAS] },
+            { name: args.dataNetwork },
+            { name: args.metricsNetwork, aliases: [APP_METRICS_ALIAS] },
+          ],
           healthcheck: httpProbe(`http://127.0.0.1:${APP_PORT}/health/live`),
           wait: true,
           waitTimeout: 120,

@@ -5,15 +5,18 @@ import { ACME_WEBROOT, CERT_DIR, METRICS_PORT } from './env.ts';
 
 // certd: the app image running the certificate daemon. It writes a self-signed placeholder into the
 // certs volume at once, then the CA's certificate (HTTP-01 tokens go to the shared webroot that
-// nginx serves) and renews it; nginx notices new files by itself. On `edge` only, for the CA.
-// It is the first container to mount both volumes, so Docker creates them from the app image's
-// directories, owned by its `node` user.
+// nginx serves) and renews it; nginx notices new files by itself. On `edge` for the CA and on
+// `metrics` (alias `certd`) for Prometheus. It is the first container to mount both volumes, so
+// Docker creates them from the app image's directories, owned by its `node` user.
+
+export const CERTD_ALIAS = 'certd';
 
 export interface CertdArgs {
   provider: docker.Provider;
   prefix: string;
   image: pulumi.Input<string>;
   network: pulumi.Input<string>;
+  metricsNetwork: pulumi.Input<string>;
   certsVolume: pulumi.Input<string>;
   webrootVolume: pulumi.Input<string>;
   /** `KEY=value` list, checked against the app's config schema (env.ts). */
@@ -36,7 +39,7 @@ export class Certd extends pulumi.ComponentResource {
           { volumeName: args.certsVolume, containerPath: CERT_DIR },
           { volumeName: args.webrootVolume, containerPath: ACME_WEBROOT },
         ],
-        networksAdvanced: [{ name: args.network }],
+        networksAdvanced: [{ name: args.network }, { name: args.metricsNetwork, aliases: [CERTD_ALIAS] }],
         healthcheck: httpProbe(`http://127.0.0.1:${METRICS_PORT}/metrics`, '20s'),
         wait: true,
         waitTimeout: 120,

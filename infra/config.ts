@@ -1,3 +1,5 @@
+import { scheduleProblem } from './backup-schedule.ts';
+
 // The stack's configuration (`gpt-proxy:` namespace, see Pulumi.yaml), read once into a plain,
 // checked object. Pulumi.yaml declares the same defaults for `pulumi config`; a unit test keeps the
 // two in step. Secrets are read separately (secrets.ts) and never pass through this object.
@@ -7,6 +9,10 @@ export interface ImageTags {
   redis: string;
   nginx: string;
   nodeBase: string;
+  /** The monitoring images, pulled only with `monitoring: true`. */
+  prometheus: string;
+  grafana: string;
+  nginxExporter: string;
 }
 
 export interface Settings {
@@ -59,9 +65,14 @@ export const DEFAULTS: Defaults = {
     redis: 'redis:7.2-bookworm',
     nginx: 'nginx:1.28-bookworm',
     nodeBase: 'node:24-bookworm-slim',
+    // Prometheus 2.x, as Debian's promtool that checks the generated configuration and rules.
+    prometheus: 'prom/prometheus:v2.53.4',
+    grafana: 'grafana/grafana:11.6.1',
+    nginxExporter: 'nginx/nginx-prometheus-exporter:1.4.0',
   },
   monitoring: false,
-  backupSchedule: '',
+  // Daily at 03:00 UTC (infra/backup-schedule.ts); `off` leaves only manual backups.
+  backupSchedule: '0 3 * * *',
   backupRetention: 7,
 };
 
@@ -104,6 +115,9 @@ export function loadSettings(config: ConfigReader, stack: string): Settings {
       redis: tag(images.redis, DEFAULTS.images.redis),
       nginx: tag(images.nginx, DEFAULTS.images.nginx),
       nodeBase: tag(images.nodeBase, DEFAULTS.images.nodeBase),
+      prometheus: tag(images.prometheus, DEFAULTS.images.prometheus),
+      grafana: tag(images.grafana, DEFAULTS.images.grafana),
+      nginxExporter: tag(images.nginxExporter, DEFAULTS.images.nginxExporter),
     },
     monitoring: config.getBoolean('monitoring') ?? DEFAULTS.monitoring,
     backupSchedule: text('backupSchedule', DEFAULTS.backupSchedule),
@@ -138,6 +152,10 @@ export function settingsProblems(s: Settings): string[] {
   whole('httpPort', s.httpPort, 1, 65535);
   whole('httpsPort', s.httpsPort, 1, 65535);
   whole('backupRetention', s.backupRetention, 1, 3650);
+  const schedule = scheduleProblem(s.backupSchedule);
+  if (schedule !== undefined) {
+    problems.push(`backupSchedule: ${schedule} (e.g. "0 3 * * *" for 03:00 UTC daily, or off)`);
+  }
   if (s.httpPort === s.httpsPort) problems.push('httpsPort: must differ from httpPort');
   if (!IPV4.test(s.bindAddress) && !/^[0-9a-fA-F:]+$/.test(s.bindAddress)) {
     problems.push('bindAddress: must be an IP address of the Docker host, e.g. 0.0.0.0 or 127.0.0.1');
@@ -156,9 +174,6 @@ export function settingsWarnings(s: Settings): string[] {
     warnings.push(
       `httpPort is ${s.httpPort}: the CA checks HTTP-01 challenges on port 80 of ${s.domain}; forward port 80 to it`,
     );
-  }
-  if (s.monitoring || s.backupSchedule !== '') {
-    warnings.push('monitoring, backupSchedule and backupRetention are accepted but not acted on yet');
   }
   return warnings;
 }

@@ -31,6 +31,8 @@ export interface AppSecrets {
   postgresPassword: pulumi.Output<string>;
   redisPassword: pulumi.Output<string>;
   encryptionKey: pulumi.Output<string>;
+  /** Earlier encryption keys, comma-separated, while a rotation is under way ('' otherwise). */
+  encryptionKeyPrevious: pulumi.Output<string>;
   openaiApiKeys: pulumi.Output<string>;
   azureApiKeys: pulumi.Output<string>;
 }
@@ -65,6 +67,7 @@ export function appEnv(s: Settings, secrets: AppSecrets): EnvSpec {
     REDIS_PORT: String(REDIS.port),
     REDIS_PASSWORD: secrets.redisPassword,
     ENCRYPTION_KEY: secrets.encryptionKey,
+    ENCRYPTION_KEY_PREVIOUS: secrets.encryptionKeyPrevious,
     ...upstreamEnv(s, secrets, false),
     HOST: '0.0.0.0',
     PORT: String(APP_PORT),
@@ -100,6 +103,7 @@ const STAND_INS: Record<string, string> = {
   POSTGRES_PASSWORD: 'stand-in',
   REDIS_PASSWORD: 'stand-in',
   ENCRYPTION_KEY: '0'.repeat(64),
+  ENCRYPTION_KEY_PREVIOUS: '',
   OPENAI_API_KEYS: '',
   AZURE_API_KEYS: '',
 };

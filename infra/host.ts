@@ -1,10 +1,12 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 
-// The Docker host everything runs on: the provider (local socket or ssh://), two user-defined
+// The Docker host everything runs on: the provider (local socket or ssh://), three user-defined
 // networks and the named volumes. `edge` carries nginx, the app and certd and reaches the internet
 // (upstream APIs, the ACME CA); `data` is internal: Postgres and Redis sit only there, unreachable
-// from nginx and without a route out.
+// from nginx and without a route out. `metrics` is internal too: the app, certd and nginx are on it
+// (always, so switching monitoring on or off replaces none of them), and with `monitoring: true`
+// Prometheus, Grafana and the nginx exporter, which reach nothing else.
 
 export interface DockerHostArgs {
   /** unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376. */
@@ -24,6 +26,7 @@ export class DockerHost extends pulumi.ComponentResource {
   readonly provider: docker.Provider;
   readonly edgeNetwork: docker.Network;
   readonly dataNetwork: docker.Network;
+  readonly metricsNetwork: docker.Network;
   readonly volumes: Volumes;
 
   constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -43,6 +46,11 @@ export class DockerHost extends pulumi.ComponentResource {
       { name: `${prefix}-data`, driver: 'bridge', internal: true, labels },
       { ...child, deleteBeforeReplace: true },
     );
+    this.metricsNetwork = new docker.Network(
+      `${name}-metrics`,
+      { name: `${prefix}-metrics`, driver: 'bridge', internal: true, labels },
+      { ...child, deleteBeforeReplace: true },
+    );
     const volume = (key: string) =>
       new docker.Volume(
         `${name}-${key}`,
@@ -58,6 +66,7 @@ export class DockerHost extends pulumi.ComponentResource {
     this.registerOutputs({
       edgeNetwork: this.edgeNetwork.name,
       dataNetwork: this.dataNetwork.name,
+      metricsNetwork: this.metricsNetwork.name,
     });
   }
 }

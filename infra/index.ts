@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { AppReplicas } from './app.ts';
+import { Backups } from './backup.ts';
 import { Certd } from './certd.ts';
 import { Certificate } from './certificate.ts';
 import { loadSettings, publicUrl, settingsWarnings } from './config.ts';
@@ -18,6 +19,7 @@ import { digestFiles } from './files.ts';
 import { ProvisioningHooks } from './hooks.ts';
 import { DockerHost } from './host.ts';
 import { Images, REPO_ROOT } from './images.ts';
+import { Monitoring } from './monitoring.ts';
 import { Nginx } from './nginx.ts';
 import { Postgres } from './postgres.ts';
 import { Redis } from './redis.ts';
@@ -34,6 +36,7 @@ const host = new DockerHost('host', { dockerHost: s.dockerHost, prefix: s.prefix
 const { provider, volumes } = host;
 const edge = host.edgeNetwork.name;
 const data = host.dataNetwork.name;
+const metrics = host.metricsNetwork.name;
 const images = new Images('images', { provider, tags: s.images, stack: s.stack });
 
 const postgres = new Postgres('postgres', {
@@ -62,7 +65,12 @@ const hooks = new ProvisioningHooks('hooks', {
   initDbEnv: checkedEnv('init-db', databaseEnv(secrets), SECTIONS.initDb),
   upstreamKeysEnv: checkedEnv(
     'init-upstream-keys',
-    { ...databaseEnv(secrets), ENCRYPTION_KEY: secrets.encryptionKey, ...upstreamEnv(s, secrets, true) },
+    {
+      ...databaseEnv(secrets),
+      ENCRYPTION_KEY: secrets.encryptionKey,
+      ENCRYPTION_KEY_PREVIOUS: secrets.encryptionKeyPrevious,
+      ...upstreamEnv(s, secrets, true),
+    },
     SECTIONS.initUpstreamKeys,
   ),
   createAdminEnv: checkedEnv('create-admin', databaseEnv(secrets), SECTIONS.createAdmin),
@@ -77,6 +85,7 @@ const app = new AppReplicas('app', {
   image: images.app,
   edgeNetwork: edge,
   dataNetwork: data,
+  metricsNetwork: metrics,
   envs: dockerEnvs(validatedEnv('app', appEnv(s, secrets), SECTIONS.app)),
   dependsOn: [hooks.initDb, redis.container],
 });
@@ -86,6 +95,7 @@ const certd = new Certd('certd', {
   prefix: s.prefix,
   image: images.app,
   network: edge,
+  metricsNetwork: metrics,
   certsVolume: volumes.certs.name,
   webrootVolume: volumes.acmeWebroot.name,
   envs: dockerEnvs(validatedEnv('certd', certdEnv(s), SECTIONS.certd)),
@@ -96,6 +106,7 @@ const nginx = new Nginx('nginx', {
   prefix: s.prefix,
   image: images.nginx,
   network: edge,
+  metricsNetwork: metrics,
   certsVolume: volumes.certs.name,
   webrootVolume: volumes.acmeWebroot.name,
   domain: s.domain,
@@ -116,6 +127,28 @@ const certificate = new Certificate('certificate', {
   nginx: nginx.container,
   dependsOn: [certd.container],
 });
+
+new Backups('backups', {
+  provider,
+  prefix: s.prefix,
+  image: images.postgres,
+  network: data,
+  password: secrets.postgresPassword,
+  schedule: s.backupSchedule,
+  retention: s.backupRetention,
+  dependsOn: [postgres.container],
+});
+
+if (s.monitoring) {
+  new Monitoring('monitoring', {
+    provider,
+    prefix: s.prefix,
+    stack: s.stack,
+    images: s.images,
+    network: metrics,
+    dependsOn: [...app.containers, certd.container, nginx.container],
+  });
+}
 
 export const endpoint = publicUrl(s);
 export const healthUrl = `${endpoint}/health`;

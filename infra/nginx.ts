@@ -11,10 +11,12 @@ import { REPO_ROOT } from './images.ts';
 // container when it is created (so it works the same on a remote Docker host): nginx.conf, the
 // templates its entrypoint renders, and the entrypoint scripts (render, wait for certd's first
 // certificate, reload on a new one). The only published container: `httpPort`/`httpsPort` on
-// `bindAddress`. Replaced delete-first, since the host ports can be bound only once.
+// `bindAddress`. Replaced delete-first, since the host ports can be bound only once. Also on
+// `metrics` (alias `nginx`), where the nginx exporter reads its stub_status listener.
 
 const NGINX_DIR = `${REPO_ROOT}nginx/`;
-const STATUS_PORT = 8081;
+export const STATUS_PORT = 8081;
+export const NGINX_ALIAS = 'nginx';
 /**
  * The health check: GET stub_status from inside the container. The Debian image has bash (for
  * /dev/tcp) but neither curl nor wget; the Alpine one has busybox wget.
@@ -47,6 +49,7 @@ export interface NginxArgs {
   prefix: string;
   image: pulumi.Input<string>;
   network: pulumi.Input<string>;
+  metricsNetwork: pulumi.Input<string>;
   certsVolume: pulumi.Input<string>;
   webrootVolume: pulumi.Input<string>;
   domain: string;
@@ -89,7 +92,7 @@ export class Nginx extends pulumi.ComponentResource {
           { volumeName: args.certsVolume, containerPath: CERT_DIR, readOnly: true },
           { volumeName: args.webrootVolume, containerPath: ACME_WEBROOT, readOnly: true },
         ],
-        networksAdvanced: [{ name: args.network }],
+        networksAdvanced: [{ name: args.network }, { name: args.metricsNetwork, aliases: [NGINX_ALIAS] }],
         healthcheck: shellProbe(statusCheck(STATUS_PORT), '20s'),
         wait: true,
         // Its entrypoint waits up to 300 s for certd's first certificate.

@@ -20,6 +20,7 @@ export class ApplianceSecrets extends pulumi.ComponentResource implements AppSec
   readonly encryptionKey: pulumi.Output<string>;
   readonly openaiApiKeys: pulumi.Output<string>;
   readonly azureApiKeys: pulumi.Output<string>;
+  readonly encryptionKeyPrevious: pulumi.Output<string>;
   /** Which of the internal secrets were generated rather than configured. */
   readonly generated: readonly Generated[];
 
@@ -45,6 +46,8 @@ export class ApplianceSecrets extends pulumi.ComponentResource implements AppSec
     );
     this.openaiApiKeys = optionalSecret(config, 'openaiApiKeys');
     this.azureApiKeys = optionalSecret(config, 'azureApiKeys');
+    // Set only while ENCRYPTION_KEY is being rotated (docs/runbook.md): the key(s) it replaces.
+    this.encryptionKeyPrevious = optionalSecret(config, 'encryptionKeyPrevious');
     this.generated = generated;
     this.registerOutputs({
       postgresPassword: this.postgresPassword,

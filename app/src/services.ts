@@ -6,6 +6,7 @@ import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
 import { errorFields, type Logger } from './log/logger.ts';
+import { trackDependencies } from './metrics/dependency-health.ts';
 import { createProxyMetrics, type ProxyMetrics } from './metrics/proxy-metrics.ts';
 import { RateLimiter } from './ratelimit/limiter.ts';
 import { AzureAdapter } from './upstream/azure-adapter.ts';
@@ -109,6 +110,8 @@ export async function createServices(
   const models = new ModelCatalog({ pool, forwarder });
   // Learn the served model names early: they bound the metrics' model label.
   models.list(AbortSignal.timeout(10_000)).catch(() => {});
+  const healthChecks = { database: () => db.query('SELECT 1'), redis: () => redis.ping() };
+  trackDependencies(deps.registry, healthChecks);
   return {
     box,
     db,
@@ -120,7 +123,7 @@ export async function createServices(
     limiter: new RateLimiter({ redis }),
     usage,
     metrics,
-    healthChecks: { database: () => db.query('SELECT 1'), redis: () => redis.ping() },
+    healthChecks,
     async close() {
       prober.stop();
       await pool.stop();

@@ -31,6 +31,8 @@ const CONTRACT_KEYS = [
   'postgresPassword',
   'redisPassword',
   'encryptionKey',
+  // An addition to the contract: ENCRYPTION_KEY_PREVIOUS during a key rotation (docs/runbook.md).
+  'encryptionKeyPrevious',
   'appReplicas',
   'rateLimitRpm',
   'rateLimitTpm',
@@ -94,6 +96,7 @@ describe('Pulumi.yaml', () => {
         'postgresPassword',
         'redisPassword',
         'encryptionKey',
+        'encryptionKeyPrevious',
       ]) {
         assert.equal(file.config[`gpt-proxy:${key}`], undefined, `${stack}: ${key} only via --secret`);
       }
@@ -184,6 +187,7 @@ describe('settings and environments', () => {
       postgresPassword: pulumi.secret('pw'),
       redisPassword: pulumi.secret('pw'),
       encryptionKey: pulumi.secret('k'),
+      encryptionKeyPrevious: pulumi.secret(''),
       openaiApiKeys: pulumi.secret(''),
       azureApiKeys: pulumi.secret(''),
     };

@@ -16,6 +16,7 @@ const expected: Expected = {
   httpPort: 8080,
   httpsPort: 8443,
   acmeDirectory: 'self-signed',
+  monitoring: false,
   endpoint: 'https://localhost:8443',
 };
 describeGraph(d, expected);

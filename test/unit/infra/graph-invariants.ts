@@ -16,6 +16,8 @@ export interface Expected {
   httpsPort: number;
   acmeDirectory: string;
   endpoint: string;
+  /** `monitoring: true`: Prometheus, Grafana and the nginx exporter exist. */
+  monitoring: boolean;
 }
 
 export function containers(d: Deployment) {
@@ -27,7 +29,10 @@ export function containers(d: Deployment) {
     redis: named('redis-container'),
     certd: named('certd-container'),
     nginx: named('nginx-container'),
+    backup: named('backups-container'),
     app: all.filter((c) => /-app-\d+$/.test(c.name)).sort((a, b) => a.name.localeCompare(b.name)),
+    /** Prometheus, Grafana and the nginx exporter; none without `monitoring: true`. */
+    monitoring: all.filter((c) => c.name.startsWith('monitoring-')),
   };
 }
 
@@ -54,24 +59,39 @@ export function describeGraph(d: Deployment, x: Expected): void {
     for (const r of dockerResources) assert.ok(r.provider.startsWith(`${provider.urn}::`), r.name);
   });
 
-  test('networks: edge (with a route out) and data (internal); four named volumes', () => {
+  test('networks: edge (with a route out), data and metrics (internal); the named volumes', () => {
     const nets = ofType(d, TYPES.network).map(inputs);
     assert.deepEqual(nets.map((n) => [n.name, n.internal ?? false]).sort(), [
       [`${prefix}-data`, true],
       [`${prefix}-edge`, false],
+      [`${prefix}-metrics`, true],
     ]);
+    const monitoringVolumes = x.monitoring ? [`${prefix}-grafana`, `${prefix}-prometheus`] : [];
     assert.deepEqual(
       ofType(d, TYPES.volume)
         .map((v) => inputs(v).name)
         .sort(),
-      [`${prefix}-acme`, `${prefix}-certs`, `${prefix}-pgdata`, `${prefix}-redisdata`],
+      [
+        `${prefix}-acme`,
+        `${prefix}-backups`,
+        `${prefix}-certs`,
+        `${prefix}-pgdata`,
+        `${prefix}-redisdata`,
+        ...monitoringVolumes,
+      ].sort(),
     );
   });
 
   test('images: postgres, redis and nginx pulled by pinned tag; the app built from the repo Dockerfile', () => {
     const tags = ofType(d, TYPES.remoteImage).map((r) => String(inputs(r).name));
-    assert.equal(tags.length, 3);
-    for (const tag of tags) assert.match(tag, /^(postgres|redis|nginx):\d[\w.-]*$/, 'pinned, not latest');
+    assert.equal(tags.length, x.monitoring ? 6 : 3);
+    for (const tag of tags) {
+      assert.match(
+        tag,
+        /^(postgres|redis|nginx|prom\/prometheus|grafana\/grafana|nginx\/nginx-prometheus-exporter):v?\d[\w.-]*$/,
+        'pinned, not latest',
+      );
+    }
     const app = inputs(one(d, TYPES.image, 'images-app'));
     const build = app.build as { context: string; dockerfile: string; args: Record<string, string> };
     assert.equal(build.context, REPO);
@@ -87,12 +107,14 @@ export function describeGraph(d: Deployment, x: Expected): void {
     assert.match(String(image(c.postgres)), /^mock-image-id:postgres:/);
     assert.match(String(image(c.redis)), /^mock-image-id:redis:/);
     assert.match(String(image(c.nginx)), /^mock-image-id:nginx:/);
+    assert.equal(image(c.backup), image(c.postgres), 'pg_dump of the server major version');
     const built = `mock-build:gpt-proxy-app:${x.stack}`;
     assert.equal(image(c.certd), built);
     for (const app of c.app) assert.equal(image(app), built);
     assert.deepEqual(inputs(c.certd).command, ['node', 'dist/scripts/certd.js']);
     for (const app of c.app) assert.deepEqual(inputs(app).command, ['node', 'dist/app/src/main.js']);
-    assert.equal(c.all.length, 4 + x.replicas);
+    assert.equal(c.all.length, 5 + x.replicas + (x.monitoring ? 3 : 0));
+    assert.equal(c.monitoring.length, x.monitoring ? 3 : 0, 'monitoring containers only when enabled');
   });
 
   test('only nginx publishes ports: httpPort and httpsPort on bindAddress', () => {
@@ -106,12 +128,26 @@ export function describeGraph(d: Deployment, x: Expected): void {
   test('networks and volumes are wired as intended', () => {
     const edge = `${prefix}-edge`;
     const data = `${prefix}-data`;
+    const metrics = `${prefix}-metrics`;
     assert.deepEqual(networksOf(c.postgres), [{ name: data, aliases: ['postgres'] }]);
     assert.deepEqual(networksOf(c.redis), [{ name: data, aliases: ['redis'] }]);
-    assert.deepEqual(networksOf(c.certd), [{ name: edge }]);
-    assert.deepEqual(networksOf(c.nginx), [{ name: edge }]);
-    for (const app of c.app)
-      assert.deepEqual(networksOf(app), [{ name: edge, aliases: ['app'] }, { name: data }]);
+    assert.deepEqual(networksOf(c.backup), [{ name: data }]);
+    assert.deepEqual(networksOf(c.certd), [{ name: edge }, { name: metrics, aliases: ['certd'] }]);
+    assert.deepEqual(networksOf(c.nginx), [{ name: edge }, { name: metrics, aliases: ['nginx'] }]);
+    for (const app of c.app) {
+      assert.deepEqual(networksOf(app), [
+        { name: edge, aliases: ['app'] },
+        { name: data },
+        { name: metrics, aliases: ['app-metrics'] },
+      ]);
+    }
+    for (const m of c.monitoring)
+      assert.deepEqual(
+        networksOf(m).map((n) => n.name),
+        [metrics],
+        m.name,
+      );
+    assert.deepEqual(volumesOf(c.backup), [{ volumeName: `${prefix}-backups`, containerPath: '/backups' }]);
     assert.deepEqual(volumesOf(c.postgres), [
       { volumeName: `${prefix}-pgdata`, containerPath: '/var/lib/postgresql/data' },
     ]);
@@ -133,6 +169,8 @@ export function describeGraph(d: Deployment, x: Expected): void {
       assert.equal(i.restart, 'unless-stopped', r.name);
       assert.equal(i.logDriver, 'json-file', r.name);
       assert.deepEqual(i.logOpts, { 'max-size': '10m', 'max-file': '5' }, r.name);
+      // The exporter's image is FROM scratch (no shell); Prometheus watches it (up{job="nginx"}).
+      if (r.name === 'monitoring-nginx-exporter') continue;
       assert.equal(i.wait, true, r.name);
       assert.ok(((i.healthcheck as { tests: string[] }).tests ?? []).length > 1, r.name);
     }
@@ -144,6 +182,8 @@ export function describeGraph(d: Deployment, x: Expected): void {
     assert.equal(inputs(c.certd).user, 'node');
     assert.equal(inputs(c.postgres).user, 'postgres');
     assert.equal(inputs(c.redis).user, 'redis');
+    assert.equal(inputs(c.backup).user, '0:0');
+    assert.deepEqual(inputs(c.backup).capabilities, { drops: ['ALL'] }, 'root without any capability');
   });
 
   test('replicas roll one at a time; stateful services and nginx are replaced delete-first', () => {
@@ -157,7 +197,7 @@ export function describeGraph(d: Deployment, x: Expected): void {
         assert.ok(replica.dependencies.includes(before.urn), `${replica.name} waits for ${before.name}`);
       assert.ok(replica.dependencies.includes(command('init-db').urn), 'migrations first');
     });
-    for (const r of [c.postgres, c.redis, c.certd, c.nginx]) {
+    for (const r of [c.postgres, c.redis, c.certd, c.nginx, c.backup, ...c.monitoring]) {
       assert.equal(r.deleteBeforeReplace, true, r.name);
       assert.match(String(inputs(r).name), new RegExp(`^${prefix}-`));
     }

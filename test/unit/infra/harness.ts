@@ -32,6 +32,7 @@ interface RegisterRequest {
   getDeletebeforereplacedefined(): boolean;
   getIgnorechangesList(): string[];
   getAdditionalsecretoutputsList(): string[];
+  getRetainondelete(): boolean;
   getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
 type Callback = (err: unknown, response?: { getUrn(): string }) => void;
@@ -108,15 +109,20 @@ async function settle(value: unknown): Promise<{ value: unknown; secret: boolean
 
 /**
  * Runs the program for `stack` with its stack file's configuration plus `secrets` (as
- * `pulumi config set --secret` would give them) and returns what it registered.
+ * `pulumi config set --secret` would give them) and `settings` (as plain `pulumi config set`
+ * would, strings as the CLI passes them) and returns what it registered.
  */
-export async function deploy(stack: string, secrets: Record<string, string> = {}): Promise<Deployment> {
+export async function deploy(
+  stack: string,
+  secrets: Record<string, string> = {},
+  settings: Record<string, string> = {},
+): Promise<Deployment> {
   const generated: string[] = [];
   const calls: Deployment['calls'] = [];
   const resources: Registration[] = [];
   const config = stackConfig(stack);
   const secretKeys = Object.keys(secrets).map((k) => `${PROJECT}:${k}`);
-  for (const [k, v] of Object.entries(secrets)) config[`${PROJECT}:${k}`] = v;
+  for (const [k, v] of Object.entries({ ...settings, ...secrets })) config[`${PROJECT}:${k}`] = v;
 
   await pulumi.runtime.setMocks(mocks(generated, calls), PROJECT, stack, false);
   pulumi.runtime.setAllConfig(config, secretKeys);
@@ -135,6 +141,7 @@ export async function deploy(stack: string, secrets: Record<string, string> = {}
           deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
           ignoreChanges: req.getIgnorechangesList(),
           additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+          retainOnDelete: req.getRetainondelete(),
           raw: req.getObject()?.toJavaScript() ?? {},
         });
       }

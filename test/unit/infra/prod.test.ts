@@ -20,6 +20,7 @@ const expected: Expected = {
   httpPort: 80,
   httpsPort: 443,
   acmeDirectory: 'letsencrypt',
+  monitoring: false,
   endpoint: 'https://api.example.com',
 };
 describeGraph(d, expected);

@@ -17,6 +17,7 @@ export interface Registration {
   deleteBeforeReplace: boolean | undefined;
   ignoreChanges: string[];
   additionalSecretOutputs: string[];
+  retainOnDelete: boolean;
   /** Inputs as serialized for the engine: secrets are still `{<sig>, value}` wrappers. */
   raw: Record<string, unknown>;
 }

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { registerTempDir, type ServerProcess, spawnServer, waitFor } from '../helpers/processes.ts';
+
+// The backup container's command, `gpt-proxy-backup loop`, for real: with a schedule that fires
+// every minute it writes a backup at the next minute boundary (so this waits up to a minute), and
+// it stops promptly on SIGTERM, as `docker stop` sends it.
+
+const SCRIPT = fileURLToPath(new URL('../../scripts/backup.sh', import.meta.url));
+
+describe('the scheduled backup loop', { timeout: 110_000 }, () => {
+  let pg: PostgresServer;
+  let loop: ServerProcess | undefined;
+  let dir: string;
+
+  before(async () => {
+    pg = await startPostgres();
+    const { name } = await pg.createDatabase();
+    const c = await pg.connect(name);
+    await c.query("CREATE TABLE t AS SELECT 'row' AS v");
+    await c.end();
+    dir = mkdtempSync(join(tmpdir(), 'gpt-proxy-backup-loop-'));
+    registerTempDir(dir);
+    loop = await spawnServer('sh', [SCRIPT, 'loop'], {
+      name: 'backup-loop',
+      env: {
+        PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+        PGHOST: pg.host,
+        PGPORT: String(pg.port),
+        PGUSER: pg.user,
+        PGPASSWORD: pg.password,
+        PGDATABASE: name,
+        BACKUP_DIR: dir,
+        BACKUP_SCHEDULE: '* * * * *',
+        BACKUP_RETENTION: '2',
+        BACKUP_FAILED_MARK: join(dir, '..', `${name}.failed`),
+      },
+    });
+  });
+  after(async () => {
+    await loop?.stop('SIGKILL');
+    await pg?.destroy();
+  });
+
+  it('backs up when the schedule fires, and stops on SIGTERM', async () => {
+    await waitFor(() => (loop?.output() ?? '').includes("scheduled: '* * * * *' (UTC), keeping 2"), {
+      what: 'the loop to start',
+    });
+    const name = await waitFor(() => readdirSync(dir).find((f) => /^gpt-proxy-\d{8}T\d{6}Z\.dump$/.test(f)), {
+      timeoutMs: 75_000,
+      intervalMs: 500,
+      what: 'the first scheduled backup',
+    });
+    assert.match(name, /^gpt-proxy-\d{8}T\d{4}0[0-9]Z\.dump$/, 'written in the first seconds of a minute');
+    await waitFor(() => (loop?.output() ?? '').includes(`backup written: ${name}`), { what: 'the log line' });
+    const exit = await loop?.stop('SIGTERM', 5_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, 'stopped by itself, not killed');
+    assert.match(loop?.output() ?? '', /gpt-proxy-backup: stopping\n$/);
+  });
+});
