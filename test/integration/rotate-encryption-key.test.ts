@@ -67,7 +67,10 @@ describe('rotate-encryption-key', () => {
         }),
       );
       assert.deepEqual(opened, keys);
-      rows.forEach((row, i) => assert.deepEqual(row.fingerprint, onlyNew.fingerprint(keys[i] as string)));
+      assert.deepEqual(
+        rows.map((row) => row.fingerprint),
+        keys.map((k) => onlyNew.fingerprint(k)),
+      );
     } finally {
       await client.end();
     }
