@@ -10,9 +10,9 @@
 set -euo pipefail
 
 # Debian packages the tests need (servers are started by the tests themselves).
-APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium"
+APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium prometheus prometheus-nginx-exporter"
 # Services that packages above may start on install; we run our own instances.
-APT_SERVICES="postgresql redis-server nginx"
+APT_SERVICES="postgresql redis-server nginx prometheus prometheus-nginx-exporter"
 
 NODE_VERSION="24.21.0"
 NODE_DIR="${GPT_PROXY_CACHE:-$HOME/.cache/gpt-proxy}/node-${NODE_VERSION}"
