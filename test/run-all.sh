@@ -10,9 +10,9 @@
 set -euo pipefail
 
 # Debian packages the tests need (servers are started by the tests themselves).
-APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium prometheus prometheus-nginx-exporter"
+APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium prometheus prometheus-nginx-exporter docker.io debootstrap"
 # Services that packages above may start on install; we run our own instances.
-APT_SERVICES="postgresql redis-server nginx prometheus prometheus-nginx-exporter"
+APT_SERVICES="postgresql redis-server nginx prometheus prometheus-nginx-exporter docker.socket docker containerd"
 
 NODE_VERSION="24.21.0"
 NODE_DIR="${GPT_PROXY_CACHE:-$HOME/.cache/gpt-proxy}/node-${NODE_VERSION}"
@@ -160,5 +160,9 @@ npm run lint
 
 banner "npm test"
 npm test
+
+# The Docker test bed starts its own dockerd (root only); elsewhere its tests skip and say why.
+banner "npm run test:docker"
+npm run test:docker
 
 banner "all passed"

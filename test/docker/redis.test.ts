@@ -1,0 +1,90 @@
+// The redis stand-in against the official image's documented interface: configuration on the
+// command line (here exactly as the Pulumi program starts it), the redis user, /data for the
+// append-only file, redis-cli, the entrypoint's `redis-server` for flag arguments, and protected
+// mode off by default so other containers can connect.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { processes, waitForLog } from './probes.ts';
+import type { ImageTags } from './recipes.ts';
+import { openTestBed } from './testbed.ts';
+
+const bed = await openTestBed();
+const REDIS_UID = 999;
+const PASSWORD = 'redis-Test_pw.1';
+// infra/redis.ts: the password reaches redis-server through a 0600 file, not the command line.
+const PROGRAM_START = [
+  'umask 077',
+  'printf "requirepass %s\\n" "$REDIS_PASSWORD" > /tmp/redis-auth.conf',
+  'exec redis-server /tmp/redis-auth.conf --dir /data --appendonly yes --appendfsync everysec',
+].join(' && ');
+
+describe('redis stand-in', { skip: bed.skip }, () => {
+  let tags: ImageTags;
+
+  before(async () => {
+    tags = await bed.images(['redis']);
+    await bed.network('redis-net');
+  });
+  after(() => bed.stop());
+
+  /** redis-cli in a second container on the test network. */
+  const cli = async (host: string, args: string[], password?: string) => {
+    const env = password === undefined ? [] : ['--env', `REDISCLI_AUTH=${password}`];
+    const result = await bed.cli.run(
+      ['run', '--rm', '--network', 'redis-net', ...env, tags.redis, 'redis-cli', '-h', host, ...args],
+      {
+        allowFailure: true,
+      },
+    );
+    return `${result.stdout}${result.stderr}`.trim();
+  };
+
+  test('takes its configuration from the command line as the program gives it, as redis, with AOF in /data', async () => {
+    const redis = await bed.run({
+      name: 'redis-program',
+      image: tags.redis,
+      network: 'redis-net',
+      aliases: ['redis'],
+      user: 'redis',
+      env: { REDIS_PASSWORD: PASSWORD },
+      volumes: ['redis-data:/data'],
+      command: ['sh', '-c', PROGRAM_START],
+    });
+    await waitForLog(redis, /Ready to accept connections/);
+    assert.match(await cli('redis', ['ping']), /NOAUTH/);
+    assert.equal(await cli('redis', ['ping'], PASSWORD), 'PONG');
+    assert.equal(await cli('redis', ['set', 'k', 'v'], PASSWORD), 'OK');
+    assert.equal(await cli('redis', ['config', 'get', 'appendonly'], PASSWORD), 'appendonly\nyes');
+
+    // The program's health check, run inside the container.
+    const health = await redis.exec([
+      'sh',
+      '-c',
+      'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG',
+    ]);
+    assert.equal(health.code, 0);
+    const files = await redis.exec(['sh', '-c', 'ls /data/appendonlydir && stat -c %U /data']);
+    assert.match(files.stdout, /appendonly\.aof/);
+    assert.match(files.stdout, /^redis$/m);
+    const server = (await processes(redis)).find((p) => p.pid === 1);
+    assert.equal(server?.uid, REDIS_UID);
+    assert.match(server?.cmdline ?? '', /redis-server/);
+  });
+
+  test('runs flag arguments as redis-server, dropping root to redis, with protected mode off', async () => {
+    const redis = await bed.run({
+      name: 'redis-flags',
+      image: tags.redis,
+      network: 'redis-net',
+      aliases: ['redis-flags'],
+      command: ['--appendonly', 'yes', '--maxmemory', '64mb'],
+    });
+    await waitForLog(redis, /Ready to accept connections/);
+    // No password and the default bind: another container still gets in (protected mode off).
+    assert.equal(await cli('redis-flags', ['ping']), 'PONG');
+    assert.equal(await cli('redis-flags', ['config', 'get', 'maxmemory']), 'maxmemory\n67108864');
+    assert.equal(await cli('redis-flags', ['config', 'get', 'protected-mode']), 'protected-mode\nno');
+    const server = (await processes(redis)).find((p) => p.pid === 1);
+    assert.equal(server?.uid, REDIS_UID, 'started as root, the server runs as redis');
+  });
+});
