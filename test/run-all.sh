@@ -11,8 +11,9 @@ set -euo pipefail
 
 # Debian packages the tests need (servers are started by the tests themselves).
 APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium prometheus prometheus-nginx-exporter docker.io debootstrap"
-# Services that packages above may start on install; we run our own instances.
-APT_SERVICES="postgresql redis-server nginx prometheus prometheus-nginx-exporter docker.socket docker containerd"
+# Services that packages above may start on install (package:service,...); we run our own instances.
+APT_SERVICES="postgresql:postgresql redis-server:redis-server nginx:nginx prometheus:prometheus
+  prometheus-nginx-exporter:prometheus-nginx-exporter docker.io:docker.socket,docker,containerd"
 
 NODE_VERSION="24.21.0"
 NODE_DIR="${GPT_PROXY_CACHE:-$HOME/.cache/gpt-proxy}/node-${NODE_VERSION}"
@@ -85,9 +86,12 @@ else
     apt_install "${missing[@]}"
     # Stop what the new packages started: the tests start their own servers.
     to_stop=()
-    for svc in $APT_SERVICES; do
+    for entry in $APT_SERVICES; do
       for pkg in "${missing[@]}"; do
-        if [ "$pkg" = "$svc" ]; then to_stop+=("$svc"); fi
+        if [ "$pkg" = "${entry%%:*}" ]; then
+          IFS=',' read -r -a svcs <<<"${entry#*:}"
+          to_stop+=("${svcs[@]}")
+        fi
       done
     done
     if [ "${#to_stop[@]}" -gt 0 ]; then stop_services "${to_stop[@]}"; fi
