@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Outcome } from './classify.ts';
 import type { KeyState, UpstreamKeyStore } from './key-store.ts';
+import { transition } from './key-transitions.ts';
 import type { Operation, Provider, ProviderAdapter, UpstreamKey, UpstreamTarget } from './types.ts';
 
 /** A key that can serve the request, with the request built for it. */
@@ -132,76 +133,21 @@ export class UpstreamPool {
   }
 
   /**
-   * Records what happened with a key: success heals it, a disabling answer disables it, a 429
-   * cools it for Retry-After, and repeated failures cool it with exponential backoff. The
-   * local state changes at once; the row is written in the background (errors are reported).
+   * Records what happened with a key (see `transition`). The local state changes at once; the
+   * row is written in the background (errors are reported) and awaited by `refresh` and `stop`.
    */
   report(keyId: number, outcome: Outcome): void {
     const state = this.#states.find((s) => s.key.id === keyId);
-    if (state) this.#o.onOutcome?.(state.key.provider, outcome.kind);
-    if (!state || outcome.kind === 'client_error') return;
-    const update = this.#apply(state, outcome);
-    if (update) this.#changedDuringLoad?.add(keyId);
-    if (!update) return;
+    if (!state) return;
+    this.#o.onOutcome?.(state.key.provider, outcome.kind);
+    const change = transition(state, outcome, this.#o, this.#now());
+    if (!change) return;
+    Object.assign(state, change.next);
+    this.#changedDuringLoad?.add(keyId);
     const write = this.#o.pool
-      .query(update.sql, [keyId, ...update.params])
+      .query(change.sql, [keyId, ...change.params])
       .catch((err: unknown) => this.#o.onError?.('record upstream key state', err))
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
-  }
-
-  #apply(state: KeyState, outcome: Outcome): { sql: string; params: unknown[] } | undefined {
-    const now = this.#now();
-    switch (outcome.kind) {
-      case 'success':
-        if (state.status === 'active' && state.failureCount === 0) return undefined;
-        Object.assign(state, { status: 'active', failureCount: 0, cooldownUntil: null });
-        return {
-          sql: `UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL,
-                  cooldown_until = NULL, updated_at = now() WHERE id = $1 AND status <> 'retired'`,
-          params: [],
-        };
-      case 'key_disabled':
-        Object.assign(state, { status: 'disabled', cooldownUntil: null });
-        // The first probe waits one probe interval (the prober's claim query decides later ones).
-        return {
-          sql: `UPDATE upstream_keys SET status = 'disabled', last_error = $2, cooldown_until = NULL,
-                  next_probe_at = now() + $3 * interval '1 millisecond', updated_at = now()
-                WHERE id = $1 AND status <> 'retired'`,
-          params: [outcome.reason, this.#o.firstProbeDelayMs],
-        };
-      case 'key_cooling':
-        return this.#cool(state, now + outcome.retryAfterMs, outcome.reason, state.failureCount);
-      case 'upstream_failure': {
-        const failures = state.failureCount + 1;
-        const over = failures - this.#o.failureThreshold;
-        if (over < 0) {
-          state.failureCount = failures;
-          return {
-            sql: `UPDATE upstream_keys SET failure_count = failure_count + 1, last_error = $2, updated_at = now()
-                  WHERE id = $1`,
-            params: [outcome.reason],
-          };
-        }
-        const backoff = Math.min(this.#o.failureBackoffMs * 2 ** over, 5 * 60_000);
-        return this.#cool(state, now + backoff, outcome.reason, failures);
-      }
-      default:
-        return undefined;
-    }
-  }
-
-  #cool(
-    state: KeyState,
-    until: number,
-    reason: string,
-    failures: number,
-  ): { sql: string; params: unknown[] } {
-    Object.assign(state, { status: 'cooling', cooldownUntil: new Date(until), failureCount: failures });
-    return {
-      sql: `UPDATE upstream_keys SET status = 'cooling', cooldown_until = $2, failure_count = $3, last_error = $4,
-              updated_at = now() WHERE id = $1 AND status <> 'retired'`,
-      params: [new Date(until), failures, reason],
-    };
   }
 }

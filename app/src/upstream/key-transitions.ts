@@ -1,0 +1,79 @@
+import type { Outcome } from './classify.ts';
+import type { KeyState } from './key-store.ts';
+
+export interface TransitionPolicy {
+  /** Consecutive failures after which a key cools down. */
+  failureThreshold: number;
+  /** Backoff of the first cooldown after repeated failures; doubles after each further failure. */
+  failureBackoffMs: number;
+  /** How long a newly disabled key waits for its first probe. */
+  firstProbeDelayMs: number;
+}
+
+/** The state a key moves to, and the statement that records it (`$1` is the key's id). */
+export interface Transition {
+  next: Pick<KeyState, 'status' | 'failureCount' | 'cooldownUntil'>;
+  sql: string;
+  params: unknown[];
+}
+
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/**
+ * What an outcome does to a key: success heals it, a disabling answer disables it (its first
+ * probe one interval later), a 429 cools it for Retry-After, and repeated failures cool it with
+ * exponential backoff. Pure: undefined when nothing changes (a healthy key succeeding, a
+ * client's mistake).
+ */
+export function transition(
+  state: KeyState,
+  outcome: Outcome,
+  policy: TransitionPolicy,
+  now: number,
+): Transition | undefined {
+  switch (outcome.kind) {
+    case 'success':
+      if (state.status === 'active' && state.failureCount === 0) return undefined;
+      return {
+        next: { status: 'active', failureCount: 0, cooldownUntil: null },
+        sql: `UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL,
+                cooldown_until = NULL, updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+        params: [],
+      };
+    case 'key_disabled':
+      return {
+        next: { status: 'disabled', failureCount: state.failureCount, cooldownUntil: null },
+        sql: `UPDATE upstream_keys SET status = 'disabled', last_error = $2, cooldown_until = NULL,
+                next_probe_at = now() + $3 * interval '1 millisecond', updated_at = now()
+              WHERE id = $1 AND status <> 'retired'`,
+        params: [outcome.reason, policy.firstProbeDelayMs],
+      };
+    case 'key_cooling':
+      return cool(new Date(now + outcome.retryAfterMs), outcome.reason, state.failureCount);
+    case 'upstream_failure': {
+      const failures = state.failureCount + 1;
+      const over = failures - policy.failureThreshold;
+      if (over < 0) {
+        return {
+          next: { status: state.status, failureCount: failures, cooldownUntil: state.cooldownUntil },
+          sql: `UPDATE upstream_keys SET failure_count = failure_count + 1, last_error = $2, updated_at = now()
+                WHERE id = $1`,
+          params: [outcome.reason],
+        };
+      }
+      const backoff = Math.min(policy.failureBackoffMs * 2 ** over, MAX_BACKOFF_MS);
+      return cool(new Date(now + backoff), outcome.reason, failures);
+    }
+    default:
+      return undefined;
+  }
+}
+
+function cool(until: Date, reason: string, failures: number): Transition {
+  return {
+    next: { status: 'cooling', failureCount: failures, cooldownUntil: until },
+    sql: `UPDATE upstream_keys SET status = 'cooling', cooldown_until = $2, failure_count = $3, last_error = $4,
+            updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+    params: [until, failures, reason],
+  };
+}
