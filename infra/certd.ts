@@ -1,7 +1,7 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import { httpProbe, LOGGING, labels, RESTART, UNPRIVILEGED } from './containers.ts';
-import { ACME_WEBROOT, CERT_DIR, METRICS_PORT } from './env.ts';
+import { ACME_CA_FILE, ACME_WEBROOT, CERT_DIR, METRICS_PORT } from './env.ts';
 
 // certd: the app image running the certificate daemon. It writes a self-signed placeholder into the
 // certs volume at once, then the CA's certificate (HTTP-01 tokens go to the shared webroot that
@@ -21,6 +21,8 @@ export interface CertdArgs {
   webrootVolume: pulumi.Input<string>;
   /** `KEY=value` list, checked against the app's config schema (env.ts). */
   envs: pulumi.Input<string[]>;
+  /** `acmeCaBundle`: PEM uploaded to ACME_CA_FILE (the env names it then), or ''. */
+  caBundle: string;
 }
 
 export class Certd extends pulumi.ComponentResource {
@@ -35,6 +37,7 @@ export class Certd extends pulumi.ComponentResource {
         image: args.image,
         command: ['node', 'dist/scripts/certd.js'],
         envs: args.envs,
+        ...(args.caBundle === '' ? {} : { uploads: [{ file: ACME_CA_FILE, content: args.caBundle }] }),
         volumes: [
           { volumeName: args.certsVolume, containerPath: CERT_DIR },
           { volumeName: args.webrootVolume, containerPath: ACME_WEBROOT },

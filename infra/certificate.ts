@@ -1,7 +1,7 @@
 import { local } from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import { dockerRun } from './docker-run.ts';
-import { ACME_WEBROOT, CERT_DIR, type CheckedEnv } from './env.ts';
+import { ACME_WEBROOT, CERT_DIR, type CheckedEnv, HOOK_ACME_CA_FILE } from './env.ts';
 
 // The last hook: issue-cert, once nginx serves the ACME webroot, exits 0 when a valid certificate
 // for the domain is in place (ordering one if certd has not yet; with `self-signed`, the
@@ -18,6 +18,8 @@ const READ_EXPIRY = [
   "const pem = require('node:fs').readFileSync(process.argv[1], 'utf8');",
   'process.stdout.write(new Date(new X509Certificate(pem).validTo).toISOString());',
 ].join(' ');
+const CA_BUNDLE_VARIABLE = 'GPT_PROXY_ACME_CA_BUNDLE';
+const WRITE_CA_BUNDLE = `printf '%s\\n' "$${CA_BUNDLE_VARIABLE}" > ${HOOK_ACME_CA_FILE}`;
 
 export interface CertificateArgs {
   dockerHost: string;
@@ -27,6 +29,11 @@ export interface CertificateArgs {
   certsVolume: pulumi.Input<string>;
   webrootVolume: pulumi.Input<string>;
   env: CheckedEnv;
+  /**
+   * `acmeCaBundle`, or ''. A `docker run` has no uploads, so the bundle travels in the hook's
+   * environment and a shell writes it to HOOK_ACME_CA_FILE (which `env` names) before issue-cert runs.
+   */
+  caBundle: string;
   /** nginx (serving the challenges) and certd. */
   nginx: pulumi.CustomResource;
   dependsOn: pulumi.Resource[];
@@ -38,6 +45,8 @@ export class Certificate extends pulumi.ComponentResource {
 
   constructor(name: string, args: CertificateArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt-proxy:appliance:Certificate', name, {}, opts);
+    const argv = ['node', 'dist/scripts/issue-cert.js', '--timeout', String(TIMEOUT_SECONDS)];
+    const withCa = args.caBundle !== '';
     const issue = dockerRun({
       dockerHost: args.dockerHost,
       image: args.image,
@@ -46,9 +55,11 @@ export class Certificate extends pulumi.ComponentResource {
         { volume: args.certsVolume, path: CERT_DIR },
         { volume: args.webrootVolume, path: ACME_WEBROOT },
       ],
-      env: args.env.values,
-      envNames: args.env.names,
-      argv: ['node', 'dist/scripts/issue-cert.js', '--timeout', String(TIMEOUT_SECONDS)],
+      env: withCa
+        ? args.env.values.apply((values) => ({ ...values, [CA_BUNDLE_VARIABLE]: args.caBundle }))
+        : args.env.values,
+      envNames: withCa ? [...args.env.names, CA_BUNDLE_VARIABLE] : args.env.names,
+      argv: withCa ? ['sh', '-c', `${WRITE_CA_BUNDLE} && exec ${argv.join(' ')}`] : argv,
     });
     this.issueCert = new local.Command(
       `${name}-issue-cert`,

@@ -23,6 +23,8 @@ export interface Settings {
   domain: string;
   acmeEmail: string;
   acmeDirectory: string;
+  /** PEM CA bundle to trust for the ACME server's own TLS (a private CA); '' for the system roots. */
+  acmeCaBundle: string;
   upstreamType: string;
   openaiBaseUrl: string;
   azureEndpoint: string;
@@ -48,6 +50,7 @@ export const DEFAULTS: Defaults = {
   dockerHost: 'unix:///var/run/docker.sock',
   acmeEmail: '',
   acmeDirectory: 'letsencrypt',
+  acmeCaBundle: '',
   upstreamType: 'openai',
   openaiBaseUrl: 'https://api.openai.com/v1',
   azureEndpoint: '',
@@ -98,6 +101,7 @@ export function loadSettings(config: ConfigReader, stack: string): Settings {
     domain: config.get('domain') ?? '',
     acmeEmail: text('acmeEmail', DEFAULTS.acmeEmail),
     acmeDirectory: text('acmeDirectory', DEFAULTS.acmeDirectory),
+    acmeCaBundle: text('acmeCaBundle', DEFAULTS.acmeCaBundle),
     upstreamType: text('upstreamType', DEFAULTS.upstreamType),
     openaiBaseUrl: text('openaiBaseUrl', DEFAULTS.openaiBaseUrl),
     azureEndpoint: text('azureEndpoint', DEFAULTS.azureEndpoint),
@@ -157,6 +161,11 @@ export function settingsProblems(s: Settings): string[] {
     problems.push(`backupSchedule: ${schedule} (e.g. "0 3 * * *" for 03:00 UTC daily, or off)`);
   }
   if (s.httpPort === s.httpsPort) problems.push('httpsPort: must differ from httpPort');
+  if (s.acmeCaBundle !== '' && !s.acmeCaBundle.includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push(
+      'acmeCaBundle: must be PEM certificates: pulumi config set acmeCaBundle -- "$(cat ca.pem)"',
+    );
+  }
   if (!IPV4.test(s.bindAddress) && !/^[0-9a-fA-F:]+$/.test(s.bindAddress)) {
     problems.push('bindAddress: must be an IP address of the Docker host, e.g. 0.0.0.0 or 127.0.0.1');
   }

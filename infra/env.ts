@@ -22,6 +22,12 @@ export const METRICS_PORT = 9464;
 export const MAX_BODY_BYTES = 20_971_520;
 export const CERT_DIR = '/etc/gpt-proxy/certs';
 export const ACME_WEBROOT = '/var/www/acme';
+/**
+ * Where certd finds `acmeCaBundle` (uploaded into its container) and where the issue-cert hook,
+ * a plain `docker run` without uploads, writes it from its environment first.
+ */
+export const ACME_CA_FILE = '/etc/gpt-proxy/acme-ca.pem';
+export const HOOK_ACME_CA_FILE = '/tmp/acme-ca.pem';
 export const DB = { host: 'postgres', port: 5432, user: 'gpt_proxy', name: 'gpt_proxy' } as const;
 export const REDIS = { host: 'redis', port: 6379 } as const;
 
@@ -80,12 +86,13 @@ export function appEnv(s: Settings, secrets: AppSecrets): EnvSpec {
   };
 }
 
-/** certd's and issue-cert's environment: the domain, the CA and where certificates live. */
-export function acmeEnv(s: Settings): EnvSpec {
+/** certd's and issue-cert's environment: the domain, the CA (and its TLS trust) and where certificates live. */
+export function acmeEnv(s: Settings, caFile: string = ACME_CA_FILE): EnvSpec {
   return {
     DOMAIN: s.domain,
     ACME_EMAIL: s.acmeEmail,
     ACME_DIRECTORY: s.acmeDirectory,
+    ...(s.acmeCaBundle === '' ? {} : { ACME_CA_FILE: caFile }),
     CERT_DIR,
     ACME_WEBROOT,
     METRICS_PORT: String(METRICS_PORT),

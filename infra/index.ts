@@ -11,6 +11,7 @@ import {
   checkedEnv,
   databaseEnv,
   dockerEnvs,
+  HOOK_ACME_CA_FILE,
   SECTIONS,
   upstreamEnv,
   validatedEnv,
@@ -99,6 +100,7 @@ const certd = new Certd('certd', {
   certsVolume: volumes.certs.name,
   webrootVolume: volumes.acmeWebroot.name,
   envs: dockerEnvs(validatedEnv('certd', certdEnv(s), SECTIONS.certd)),
+  caBundle: s.acmeCaBundle,
 });
 
 const nginx = new Nginx('nginx', {
@@ -123,7 +125,8 @@ const certificate = new Certificate('certificate', {
   network: edge,
   certsVolume: volumes.certs.name,
   webrootVolume: volumes.acmeWebroot.name,
-  env: checkedEnv('issue-cert', acmeEnv(s), SECTIONS.issueCert),
+  env: checkedEnv('issue-cert', acmeEnv(s, HOOK_ACME_CA_FILE), SECTIONS.issueCert),
+  caBundle: s.acmeCaBundle,
   nginx: nginx.container,
   dependsOn: [certd.container],
 });

@@ -169,4 +169,8 @@ npm test
 banner "npm run test:docker"
 npm run test:docker
 
+# The Pulumi program applied to that engine, end to end (root only; skipped with the reason elsewhere).
+banner "npm run test:deploy"
+npm run test:deploy
+
 banner "all passed"

@@ -33,6 +33,8 @@ const CONTRACT_KEYS = [
   'encryptionKey',
   // An addition to the contract: ENCRYPTION_KEY_PREVIOUS during a key rotation (docs/runbook.md).
   'encryptionKeyPrevious',
+  // An addition to the contract: ACME_CA_FILE for a CA with a private root (docs/deploy-e2e.md).
+  'acmeCaBundle',
   'appReplicas',
   'rateLimitRpm',
   'rateLimitTpm',
