@@ -135,10 +135,13 @@ describe('certd and issue-cert with ACME_DIRECTORY=self-signed', { timeout: 60_0
     );
     const certd = await startCertd(env, TICKS);
     try {
-      await waitFor(async () => (await certd.metric('gpt_proxy_cert_checks_total')) === 1, {
-        what: 'a check',
-      });
-      assert.equal(await certd.metric('gpt_proxy_cert_self_signed'), 1);
+      // The gauges of one check are set one after the other: wait for the whole check.
+      await waitFor(
+        async () =>
+          (await certd.metric('gpt_proxy_cert_checks_total')) === 1 &&
+          (await certd.metric('gpt_proxy_cert_self_signed')) === 1,
+        { what: 'a check reporting the self-signed certificate' },
+      );
       const placeholder = await new CertStore(certDir).readLive(DOMAIN);
       assert.ok(placeholder.kind === 'ok' && placeholder.info.selfSigned);
       assert.match(alone.stdout, new RegExp(placeholder.info.serial), 'certd kept the one issue-cert made');

@@ -7,6 +7,7 @@ import { classifyError, OrderError } from './errors.ts';
 import { type CertInfo, replacementProblem, serving } from './inspect.ts';
 import { orderGate, readLedger, recordFailure, recordSuccess, writeLedger } from './ledger.ts';
 import type { BackoffPolicy } from './limits.ts';
+import { challengePreflight, PreflightPatience } from './preflight.ts';
 import type { CertPair, StoredCert } from './store.ts';
 
 export interface RenewContext {
@@ -19,7 +20,13 @@ export interface RenewContext {
   backoff: BackoffPolicy;
   now: () => Date;
   install: (pair: CertPair, message: string) => Promise<StoredCert>;
+  /** Port of the HTTP-01 preflight (80, as the CA uses; tests use nginx's test port). */
+  preflightPort?: number;
 }
+
+const PREFLIGHT_RETRY_MS = 10_000;
+// One per process: how long the challenge path has been failing the preflight.
+const PATIENCE = new PreflightPatience();
 
 export interface ReconcileResult {
   /** What live/ holds afterwards. */
@@ -47,6 +54,18 @@ export async function renewWithAcme(
   const ledger = await readLedger(ctx.ledgerPath);
   const gate = orderGate(ledger, { domain: config.domain, directoryUrl: ctx.acmeUrl, now, backoffFrom });
   if (gate) return { live, order: 'waiting', ...gate };
+  const preflight = await challengePreflight(config.domain, config.webroot, ctx.preflightPort);
+  if (PATIENCE.holdBack(preflight, now.getTime()) && preflight.served === false) {
+    // Not a CA failure: nothing is recorded, the check simply comes back soon.
+    return {
+      live,
+      order: 'waiting',
+      until: new Date(now.getTime() + PREFLIGHT_RETRY_MS),
+      why: preflight.why,
+    };
+  }
+  if (preflight.served === false)
+    logger.warn({ because: preflight.why }, 'challenge preflight still failing; ordering anyway');
   const save = (next: typeof ledger) =>
     writeLedger(ctx.ledgerPath, next, ctx.now()).catch((err: Error) => {
       logger.error(
