@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
+import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
@@ -167,6 +168,22 @@ describe('proxy: the contract error table', () => {
     assert.equal(stack.fake.requests.length, 2);
     const { rows } = await stack.db.query('SELECT failure_count, status FROM upstream_keys');
     assert.ok(rows.every((row) => row.failure_count === 0 && row.status === 'active'));
+  });
+
+  it('a stream that keeps sending outlives the total deadline (which covers getting an answer)', async () => {
+    stack.fake.clearKeyBehaviors();
+    stack.fake.setDeltaDelay(250);
+    try {
+      const { key: unlimited } = await stack.issueKey({ rpm: 0 });
+      const started = Date.now();
+      const res = await openSse(url, bearer(unlimited), { ...CHAT, stream: true });
+      assert.equal(res.status, 200);
+      const events = await res.rest();
+      assert.ok(Date.now() - started > 1_500, 'longer than totalMs');
+      assert.equal(events.at(-1), 'data: [DONE]');
+    } finally {
+      stack.fake.setDeltaDelay(0);
+    }
   });
 
   it('502 upstream_error after retries, 504 upstream_timeout, 503 when every key is disabled', async () => {

@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { ApiError } from '../errors.ts';
 import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
+import { Deadline } from './deadline.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
 import type { Operation, Provider, UpstreamKey } from './types.ts';
 
@@ -90,19 +91,32 @@ export class Forwarder {
         'Every upstream key is cooling down or disabled; retry shortly.',
       );
     }
-    const deadline = AbortSignal.timeout(this.#t.totalMs);
-    const signal = AbortSignal.any([req.signal, deadline]);
-    let last: Outcome | undefined;
-    const tries = selection.candidates.slice(0, this.#t.maxAttempts);
-    for (const [i, candidate] of tries.entries()) {
-      if (signal.aborted) break;
-      const result = await this.#attempt(candidate, req, signal);
-      if (req.signal.aborted) throw new ClientGoneError();
-      this.#pool.report(candidate.key.id, result.outcome);
-      if (result.relay) return { ...result.relay, attempts: i + 1 };
-      last = result.outcome;
+    const budget = new Deadline(req.signal, this.#t.totalMs);
+    let handedOver = false;
+    try {
+      let last: Outcome | undefined;
+      const tries = selection.candidates.slice(0, this.#t.maxAttempts);
+      for (const [i, candidate] of tries.entries()) {
+        if (budget.signal.aborted) break;
+        const result = await this.#attempt(candidate, req, budget.signal);
+        if (req.signal.aborted) throw new ClientGoneError();
+        this.#pool.report(candidate.key.id, result.outcome);
+        if (result.relay) {
+          // The total budget covers getting an answer; a body still to be read (a stream) is
+          // bounded by undici's body timeout instead, and still follows the client until it closes.
+          if (!Buffer.isBuffer(result.relay.body)) {
+            budget.stopClock();
+            result.relay.body.once('close', () => budget.release());
+            handedOver = true;
+          }
+          return { ...result.relay, attempts: i + 1 };
+        }
+        last = result.outcome;
+      }
+      throw failureError(last, budget.expired);
+    } finally {
+      if (!handedOver) budget.release();
     }
-    throw failureError(last, deadline.aborted);
   }
 
   async #attempt(
