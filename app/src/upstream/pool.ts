@@ -48,6 +48,7 @@ export class UpstreamPool {
   #cursor = 0;
   #timer: NodeJS.Timeout | undefined;
   readonly #writes = new Set<Promise<unknown>>();
+  readonly #lastWrite = new Map<number, Promise<unknown>>();
   #changedDuringLoad: Set<number> | undefined;
 
   constructor(options: UpstreamPoolOptions) {
@@ -144,10 +145,17 @@ export class UpstreamPool {
     if (!change) return;
     Object.assign(state, change.next);
     this.#changedDuringLoad?.add(keyId);
-    const write = this.#o.pool
-      .query(change.sql, [keyId, ...change.params])
+    // One key's writes go in order (a pool runs them on different connections otherwise, and a
+    // relative `failure_count + 1` could land after the absolute value of a later cooldown).
+    const previous = this.#lastWrite.get(keyId) ?? Promise.resolve();
+    const write = previous
+      .then(() => this.#o.pool.query(change.sql, [keyId, ...change.params]))
       .catch((err: unknown) => this.#o.onError?.('record upstream key state', err))
-      .finally(() => this.#writes.delete(write));
+      .finally(() => {
+        this.#writes.delete(write);
+        if (this.#lastWrite.get(keyId) === write) this.#lastWrite.delete(keyId);
+      });
     this.#writes.add(write);
+    this.#lastWrite.set(keyId, write);
   }
 }
