@@ -1,0 +1,121 @@
+// The measured phases of the benchmark. Each measurement records where the CPU went; one that
+// foreign load disturbed (other processes using more than `maxOther`% of a core) is repeated, at
+// most `retries` times, so each median is taken over runs the benchmark had the machine for.
+import { formatCpu, startCpuMeter } from './cpu.ts';
+import { type Latency, paced, type Request, type Target, throughput } from './load.ts';
+import { MODES, type Mode, TARGETS, type TargetName } from './report.ts';
+import type { Bench } from './setup.ts';
+
+export interface PhaseContext {
+  bench: Bench;
+  targets: Record<TargetName, Target>;
+  say: (line: string) => void;
+  connections: number;
+  seconds: number;
+  runs: number;
+  maxOther: number;
+  retries: number;
+}
+
+export type PerTarget<T> = Record<TargetName, Record<Mode, T[]>>;
+
+const perTarget = <T>(): PerTarget<T> => ({
+  fake: { json: [], stream: [] },
+  passthrough: { json: [], stream: [] },
+  proxy: { json: [], stream: [] },
+});
+
+/** The same chat completion for every target (the fake and the pass-through accept any key). */
+export function requestFor(bench: Bench, mode: Mode): Request {
+  const body = {
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Say hello.' }],
+    max_tokens: 16,
+    stream: mode === 'stream',
+  };
+  const headers = { authorization: `Bearer ${bench.proxyKey}`, 'content-type': 'application/json' };
+  return { path: '/v1/chat/completions', headers, body: JSON.stringify(body) };
+}
+
+/** One request per target and mode, checked, so a broken set-up never produces figures. */
+export async function probe(c: PhaseContext): Promise<void> {
+  for (const t of TARGETS)
+    for (const m of MODES) {
+      const req = requestFor(c.bench, m);
+      const res = await fetch(c.targets[t].url + req.path, {
+        method: 'POST',
+        headers: req.headers,
+        body: req.body,
+      });
+      const text = await res.text();
+      const done = m === 'json' ? text.includes('"choices"') : text.endsWith('data: [DONE]\n\n');
+      if (res.status !== 200 || !done)
+        throw new Error(`probe ${t}/${m}: HTTP ${res.status} ${text.slice(0, 300)}`);
+      if (t === 'proxy' && !res.headers.has('x-ratelimit-remaining-requests'))
+        throw new Error('probe proxy: no x-ratelimit-* headers, so the rate limiter did not run');
+    }
+}
+
+/** Unrecorded load on every target and mode, so each is JIT-compiled before it is measured. */
+export async function warmUp(c: PhaseContext, seconds: number): Promise<void> {
+  for (const t of TARGETS)
+    for (const m of MODES) await throughput(c.targets[t], requestFor(c.bench, m), c.connections, seconds);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measured<T>(c: PhaseContext, label: string, run: () => Promise<T>, show: (r: T) => string) {
+  for (let attempt = 0; ; attempt++) {
+    const meter = startCpuMeter(c.bench.cpuGroups);
+    const result = await run();
+    const cpu = meter.stop();
+    const disturbed = cpu.other > c.maxOther;
+    const note = disturbed ? ` | DISTURBED (other ${cpu.other}% > ${c.maxOther}%)` : '';
+    c.say(`${label}: ${show(result)} | ${formatCpu(cpu)}${note}`);
+    if (!disturbed || attempt >= c.retries) return result;
+    await sleep(20_000);
+  }
+}
+
+/** Requests per second at `connections` connections, each target and mode, `runs` times. */
+export async function throughputRuns(c: PhaseContext): Promise<PerTarget<number>> {
+  const rps = perTarget<number>();
+  for (let run = 1; run <= c.runs; run++)
+    for (const m of MODES)
+      for (const t of TARGETS) {
+        const r = await measured(
+          c,
+          `throughput run ${run} ${m} ${t}`,
+          () => throughput(c.targets[t], requestFor(c.bench, m), c.connections, c.seconds),
+          (x) => `${x.rps.toFixed(0)} req/s, failures ${x.failures}`,
+        );
+        rps[t][m].push(r.failures === 0 ? r.rps : Number.NaN);
+      }
+  return rps;
+}
+
+/** Latency at a fixed rate per mode, for each of `targets`, `runs` times. */
+export async function latencyRuns(
+  c: PhaseContext,
+  rate: Record<Mode, number>,
+  targets: readonly TargetName[] = TARGETS,
+): Promise<PerTarget<Latency>> {
+  const lat = perTarget<Latency>();
+  // The pacer's own code path (undici in this process) warms up first: a cold first run is
+  // dominated by the load generator's JIT compilation and heap growth, not by the server.
+  for (const m of MODES)
+    for (const t of targets) await paced(c.targets[t], requestFor(c.bench, m), rate[m], 3);
+  for (let run = 1; run <= c.runs; run++)
+    for (const m of MODES)
+      for (const t of targets) {
+        const r = await measured(
+          c,
+          `latency run ${run} ${m} ${t} @${rate[m]}/s`,
+          () => paced(c.targets[t], requestFor(c.bench, m), rate[m], c.seconds),
+          (x) =>
+            `p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms, max ${x.max.toFixed(1)} ms, sent ${x.sent}, failures ${x.failures}, generator lag max ${x.maxLagMs.toFixed(1)} ms`,
+        );
+        lat[t][m].push(r.failures === 0 ? r : { ...r, p50: Number.NaN, p99: Number.NaN });
+      }
+  return lat;
+}

@@ -1,0 +1,98 @@
+// Benchmark processes: spawned pinned to a core with taskset, their output in a log file, registered
+// so they are killed by PID when the runner exits (even on a crash), and stopped by PID.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { registerProcess, unregisterProcess } from '../test/helpers/processes.ts';
+
+export interface PinnedProcess {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Runs `node args...` on CPU `core` (taskset execs node, so the PID is node's own). stdout and
+ * stderr go to `logFile`; with `pipeStdio`, stdin and stdout are pipes for a line protocol instead.
+ */
+export function spawnPinned(
+  name: string,
+  core: number,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; logFile: string; pipeStdio?: boolean },
+): Promise<PinnedProcess> {
+  const log = openSync(opts.logFile, 'a');
+  const stdio = opts.pipeStdio ? (['pipe', 'pipe', log] as const) : (['ignore', log, log] as const);
+  const child = spawn('taskset', ['-c', String(core), process.execPath, ...args], {
+    env: opts.env,
+    stdio: [...stdio],
+  });
+  closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('spawn', () => {
+      const pid = child.pid as number;
+      registerProcess(pid, name);
+      void exited.then(() => unregisterProcess(pid));
+      const stop = async (graceMs = 10_000) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      };
+      resolve({ name, pid, child, exited, stop });
+    });
+  });
+}
+
+/** Resident set size of a process in MB (10^6 bytes; VmRSS), or VmHWM for its peak. */
+export function memoryMB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no ${field} for PID ${pid}`);
+  return (Number(kb) * 1024) / 1e6;
+}
+
+/** CPU time (user + system) a process has used, in clock ticks; 0 once it is gone. */
+export function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** PIDs whose parent is `pid` (Postgres backends under the postmaster), found by scanning /proc. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Busy and total clock ticks per CPU since boot, from /proc/stat. */
+export function cpuCores(): Array<{ busy: number; total: number }> {
+  const cores: Array<{ busy: number; total: number }> = [];
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    if (!/^cpu\d+ /.test(line)) continue;
+    const t = line.split(/\s+/).slice(1).map(Number);
+    const total = t.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (t[3] ?? 0) + (t[4] ?? 0);
+    cores.push({ busy: total - idle, total });
+  }
+  return cores;
+}

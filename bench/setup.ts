@@ -1,0 +1,151 @@
+// Brings up everything the benchmark measures, all on 127.0.0.1: Postgres and Redis (floating),
+// the fake upstream (on the load generator's core), the bare pass-through and the proxy (on the
+// server core), and a proxy key with high but real limits, so the rate-limit script runs on every
+// request. The runner itself is pinned to the load generator's core once Postgres and Redis run.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '../test/helpers/processes.ts';
+import { startStack, type TestStack } from '../test/helpers/stack.ts';
+import type { CpuGroup } from './cpu.ts';
+import { type FakeProcess, startFake } from './fake-control.ts';
+import { childPids, type PinnedProcess, spawnPinned } from './procs.ts';
+
+const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
+const PASSTHROUGH = root('bench/passthrough.ts');
+const MAIN = { dist: root('dist/app/src/main.js'), src: root('app/src/main.ts') };
+
+export interface BenchOptions {
+  app: 'dist' | 'src';
+  serverCore: number;
+  loadCore: number;
+  /** Run the proxy with --cpu-prof, writing the profile here when it exits. */
+  profileDir?: string;
+}
+
+export interface Server {
+  proc: PinnedProcess;
+  url: string;
+  /** The proxy's Prometheus endpoint. */
+  metricsUrl?: string;
+}
+
+export interface Bench {
+  stack: TestStack;
+  fake: FakeProcess;
+  passthrough: Server;
+  proxy: Server;
+  proxyKey: string;
+  logDir: string;
+  cpuGroups: CpuGroup[];
+  /**
+   * Stops every process by PID (the proxy first, so it flushes usage), removes Postgres and Redis,
+   * and deletes the processes' logs unless `keepLogs` (to look into a failure).
+   */
+  close(keepLogs?: boolean): Promise<void>;
+}
+
+async function answers(url: string, what: string): Promise<void> {
+  await waitFor(async () => (await fetch(url)).status > 0, { timeoutMs: 30_000, what });
+}
+
+/** Starts the proxy (compiled, or from source) pinned to `core`, against the fake, and waits until it serves. */
+export async function startProxy(
+  stack: TestStack,
+  fakeUrl: string,
+  o: {
+    core: number;
+    logFile: string;
+    app?: 'dist' | 'src';
+    /** Another build's main.js (an A/B comparison of two builds). */
+    main?: string;
+    profileDir?: string;
+    env?: Record<string, string>;
+  },
+): Promise<Server> {
+  const main = o.main ?? MAIN[o.app ?? 'dist'];
+  if (!existsSync(main))
+    throw new Error(`${main} is missing: run \`npm run build\` first (or pass --app src)`);
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const profile = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
+  const proc = await spawnPinned('proxy', o.core, [...profile, main], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      ...stack.env,
+      OPENAI_BASE_URL: `${fakeUrl}/v1`,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+      LOG_LEVEL: 'info',
+      ...o.env,
+    },
+    logFile: o.logFile,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await answers(`${url}/health/live`, 'the proxy');
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+}
+
+export async function startBench(o: BenchOptions): Promise<Bench> {
+  const logDir = mkdtempSync(join(tmpdir(), 'gpt-proxy-bench-'));
+  const stack = await startStack({ upstreamKeys: ['sk-bench-upstream-key-0000000000000001'] });
+  const started: PinnedProcess[] = [];
+  const close = async (keepLogs = false) => {
+    for (const p of [...started].reverse()) await p.stop(40_000);
+    await stack.destroy();
+    if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
+  };
+  try {
+    // Children inherit CPU affinity: pin the runner only now, so Postgres and Redis float.
+    execFileSync('taskset', ['-a', '-cp', String(o.loadCore), String(process.pid)], { stdio: 'ignore' });
+    const fake = await startFake(o.loadCore, await freePort(), join(logDir, 'fake.log'));
+    started.push(fake.proc);
+    const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production' };
+
+    const ptPort = await freePort();
+    const pt = await spawnPinned(
+      'passthrough',
+      o.serverCore,
+      [PASSTHROUGH, '--upstream', fake.url, '--port', String(ptPort)],
+      {
+        env,
+        logFile: join(logDir, 'passthrough.log'),
+      },
+    );
+    started.push(pt);
+    const passthrough = { proc: pt, url: `http://127.0.0.1:${ptPort}` };
+    await answers(`${passthrough.url}/v1/models`, 'the pass-through');
+
+    const { key } = await stack.issueKey({ rpm: 10_000_000, tpm: 1_000_000_000 });
+    const app = await startProxy(stack, fake.url, {
+      core: o.serverCore,
+      logFile: join(logDir, 'proxy.log'),
+      app: o.app,
+      profileDir: o.profileDir,
+    });
+    started.push(app.proc);
+
+    const pg = stack.pg.pid ?? 0;
+    const cpuGroups: CpuGroup[] = [
+      { name: 'proxy', pids: () => [app.proc.pid] },
+      { name: 'passthrough', pids: () => [pt.pid] },
+      { name: 'fake', pids: () => [fake.proc.pid] },
+      { name: 'loadgen', pids: () => [process.pid] },
+      { name: 'redis', pids: () => [stack.redis.pid ?? 0] },
+      { name: 'postgres', pids: () => [pg, ...childPids(pg)] },
+    ];
+    return { stack, fake, passthrough, proxy: app, proxyKey: key, logDir, cpuGroups, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
