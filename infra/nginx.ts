@@ -92,7 +92,12 @@ export class Nginx extends pulumi.ComponentResource {
           { volumeName: args.certsVolume, containerPath: CERT_DIR, readOnly: true },
           { volumeName: args.webrootVolume, containerPath: ACME_WEBROOT, readOnly: true },
         ],
-        networksAdvanced: [{ name: args.network }, { name: args.metricsNetwork, aliases: [NGINX_ALIAS] }],
+        // The public name as an alias on the appliance's network: certd's pre-order check reaches
+        // nginx by it without hairpin routing through the host's public address.
+        networksAdvanced: [
+          { name: args.network, aliases: [args.domain] },
+          { name: args.metricsNetwork, aliases: [NGINX_ALIAS] },
+        ],
         healthcheck: shellProbe(statusCheck(STATUS_PORT), '20s'),
         wait: true,
         // Its entrypoint waits up to 300 s for certd's first certificate.

@@ -133,7 +133,10 @@ export function describeGraph(d: Deployment, x: Expected): void {
     assert.deepEqual(networksOf(c.redis), [{ name: data, aliases: ['redis'] }]);
     assert.deepEqual(networksOf(c.backup), [{ name: data }]);
     assert.deepEqual(networksOf(c.certd), [{ name: edge }, { name: metrics, aliases: ['certd'] }]);
-    assert.deepEqual(networksOf(c.nginx), [{ name: edge }, { name: metrics, aliases: ['nginx'] }]);
+    assert.deepEqual(networksOf(c.nginx), [
+      { name: edge, aliases: [new URL(x.endpoint).hostname] },
+      { name: metrics, aliases: ['nginx'] },
+    ]);
     for (const app of c.app) {
       assert.deepEqual(networksOf(app), [
         { name: edge, aliases: ['app'] },
