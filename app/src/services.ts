@@ -6,6 +6,7 @@ import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
 import { errorFields, type Logger } from './log/logger.ts';
+import { throttled } from './log/throttled.ts';
 import { trackDependencies } from './metrics/dependency-health.ts';
 import { createProxyMetrics, type ProxyMetrics } from './metrics/proxy-metrics.ts';
 import { RateLimiter } from './ratelimit/limiter.ts';
@@ -110,6 +111,10 @@ export async function createServices(
   const models = new ModelCatalog({ pool, forwarder });
   // Learn the served model names early: they bound the metrics' model label.
   models.list(AbortSignal.timeout(10_000)).catch(() => {});
+  const limiter = new RateLimiter({
+    redis,
+    onError: throttled(report('settling rate-limit leases'), 10_000),
+  });
   const healthChecks = { database: () => db.query('SELECT 1'), redis: () => redis.ping() };
   trackDependencies(deps.registry, healthChecks);
   return {
@@ -120,7 +125,7 @@ export async function createServices(
     pool,
     forwarder,
     models,
-    limiter: new RateLimiter({ redis }),
+    limiter,
     usage,
     metrics,
     healthChecks,
@@ -129,6 +134,7 @@ export async function createServices(
       await pool.stop();
       retention.stop();
       await lastUsed.close();
+      await limiter.close();
       const unwritten = await usage.close();
       await forwarder.close();
       return unwritten;

@@ -81,13 +81,15 @@ describe('rate limits across replicas', () => {
     );
     const reservedLeft = Number(first.headers.get('x-ratelimit-remaining-tokens'));
     assert.ok(reservedLeft < 400, `600 completion tokens + the prompt were reserved (left ${reservedLeft})`);
-    // The answer used a handful of tokens: the reservation is refunded, so the same request fits again.
+    // The answer used a handful of tokens: the reservation is refunded, so the same request fits
+    // again. Instance a spends the refund itself, or returns it to Redis once the key is idle there
+    // for a second, when instance b sees it too.
     await waitFor(
       async () => {
         const r = await post(b.url, key, { ...CHAT, max_tokens: 1 });
-        return Number(r.headers.get('x-ratelimit-remaining-tokens')) > 900;
+        return Number(r.headers.get('x-ratelimit-remaining-tokens')) > 800;
       },
-      { timeoutMs: 3_000, what: 'reservation settled' },
+      { timeoutMs: 5_000, intervalMs: 250, what: 'reservation settled' },
     );
     assert.equal((await post(a.url, key, big)).status, 200);
     const tooBig = await post(a.url, key, { ...CHAT, max_tokens: 5000 });

@@ -19,6 +19,7 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
     limiter = new RateLimiter({ redis, now: () => clock });
   });
   after(async () => {
+    await limiter?.close();
     redis?.disconnect();
     await server?.destroy();
   });
@@ -75,14 +76,27 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
     assert.equal(next.kind === 'allowed' && next.headers['x-ratelimit-remaining-requests'], '8');
   });
 
-  it('reconciles a reservation with the real usage, refunding and charging', async () => {
+  it('settles a reservation with the real usage, refunding and charging', async () => {
     const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1000 };
     assert.ok(await allowed(id, 0, 1000, 900));
     assert.equal(await allowed(id, 0, 1000, 900), false);
-    await limiter.reconcile(id, 1000, -850); // used 50 of the 900 reserved
+    limiter.settleTokens(id, limits, -850); // used 50 of the 900 reserved
     assert.equal(await allowed(id, 0, 1000, 900), true);
-    await limiter.reconcile(id, 1000, 500); // used 500 more than reserved
+    limiter.settleTokens(id, limits, 500); // used 500 more than reserved
     assert.equal(await allowed(id, 0, 1000, 10), false);
+  });
+
+  it('a refund or debt still held is settled in Redis when the key goes idle', async () => {
+    const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1000 };
+    assert.ok(await allowed(id, 0, 1000, 900));
+    limiter.settleTokens(id, limits, -600); // used 300 of 900
+    await limiter.settle();
+    const other = new RateLimiter({ redis, now: () => clock });
+    const seen = await other.check(id, limits, 100);
+    assert.equal(seen.kind === 'allowed' && seen.headers['x-ratelimit-remaining-tokens'], '600');
+    await other.close();
   });
 
   it('keeps its state under rate_limit: keys that expire', async () => {
@@ -91,6 +105,75 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
     const keys = (await redis.keys('*')).filter((k) => k.includes(`{${id}}`)).sort();
     assert.deepEqual(keys, [`rate_limit:{${id}}:requests`, `rate_limit:{${id}}:tokens`]);
     assert.ok((await redis.pttl(keys[0] as string)) > 0);
+  });
+
+  describe('leases: a busy key is not asked about on every request', () => {
+    // With leaseMs 1000 a replica leases 1/60 of a limit per call: 10 requests of rpm 600.
+    const leasing = () => new RateLimiter({ redis, now: () => clock, leaseMs: 1_000 });
+    const gcraCalls = async () => {
+      const stats = await redis.info('commandstats');
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+
+    it('one call to Redis serves a lease; headers count the leased units as still available', async () => {
+      const id = ++keyId;
+      const a = leasing();
+      const before = await gcraCalls();
+      const first = await a.check(id, { rpm: 600, tpm: 0 }, 0);
+      assert.equal(first.kind === 'allowed' && first.headers['x-ratelimit-remaining-requests'], '599');
+      for (let i = 2; i <= 33; i++) {
+        const d = await a.check(id, { rpm: 600, tpm: 0 }, 0);
+        assert.equal(d.kind === 'allowed' && d.headers['x-ratelimit-remaining-requests'], String(600 - i));
+      }
+      assert.equal((await gcraCalls()) - before, 3, '33 requests, 11 per call');
+      await a.close();
+    });
+
+    it('concurrent requests wait for the lease in flight instead of each asking', async () => {
+      const id = ++keyId;
+      const a = leasing();
+      const before = await gcraCalls();
+      const all = await Promise.all(Array.from({ length: 20 }, () => a.check(id, { rpm: 600, tpm: 0 }, 0)));
+      assert.ok(all.every((d) => d.kind === 'allowed'));
+      assert.equal((await gcraCalls()) - before, 2);
+      await a.close();
+    });
+
+    it('two replicas together never admit more than the limit, and unused leases come back', async () => {
+      const id = ++keyId;
+      const limits = { rpm: 600, tpm: 60_000 };
+      const replicas = [leasing(), leasing()];
+      let admitted = 0;
+      for (let i = 0; i < 700; i++) {
+        const d = await (replicas[i % 2] as RateLimiter).check(id, limits, 10);
+        if (d.kind === 'allowed') admitted++;
+      }
+      assert.ok(admitted <= 600, `admitted ${admitted}`);
+      assert.ok(admitted >= 580, `admitted ${admitted}: at most a lease per replica left unused`);
+      for (const r of replicas) await r.close();
+      // With every lease returned, Redis holds exactly what was admitted.
+      const probe = new RateLimiter({ redis, now: () => clock });
+      const seen = await probe.check(id, limits, 0);
+      assert.notEqual(seen.kind, 'unavailable');
+      const headers = seen.kind === 'unavailable' ? {} : seen.headers;
+      const remaining = 600 - admitted - (seen.kind === 'allowed' ? 1 : 0);
+      assert.equal(headers['x-ratelimit-remaining-requests'], String(remaining));
+      assert.equal(headers['x-ratelimit-remaining-tokens'], String(60_000 - 10 * admitted));
+      await probe.close();
+    });
+
+    it('a key left idle returns what its replica holds', async () => {
+      const id = ++keyId;
+      const a = new RateLimiter({ redis, now: () => clock, leaseMs: 1_000, idleMs: 50 });
+      assert.equal((await a.check(id, { rpm: 600, tpm: 0 }, 0)).kind, 'allowed');
+      clock += 50; // idle, but less than the 100 ms one request takes to refill
+      await a.settle({ idleOnly: true });
+      const b = new RateLimiter({ redis, now: () => clock });
+      const seen = await b.check(id, { rpm: 600, tpm: 0 }, 0);
+      assert.equal(seen.kind === 'allowed' && seen.headers['x-ratelimit-remaining-requests'], '598');
+      await a.close();
+      await b.close();
+    });
   });
 
   it('answers unavailable (never throws) when Redis is down', async () => {
@@ -102,8 +185,10 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
       maxRetriesPerRequest: 0,
     });
     broken.on('error', () => {});
-    const d = await new RateLimiter({ redis: broken }).check(1, { rpm: 5, tpm: 0 }, 0);
+    const down = new RateLimiter({ redis: broken });
+    const d = await down.check(1, { rpm: 5, tpm: 0 }, 0);
     assert.equal(d.kind, 'unavailable');
+    await down.close();
     broken.disconnect();
   });
 });

@@ -4,6 +4,7 @@ import { adminConsole, adminRoutes } from '../admin/index.ts';
 import type { Config } from '../config/index.ts';
 import { ApiError } from '../errors.ts';
 import { errorFields, type Logger } from '../log/logger.ts';
+import { throttled } from '../log/throttled.ts';
 import type { Services } from '../services.ts';
 import type { LimitDeps } from './limits.ts';
 import { accessLog } from './middleware/access-log.ts';
@@ -27,16 +28,6 @@ export interface AppOptions {
 
 const OPENAI_ROUTES = ['chat/completions', 'completions', 'embeddings', 'responses'] as const;
 const AZURE_ROUTES = ['chat/completions', 'completions', 'embeddings'] as const;
-
-/** Logs at most one line per `ms` for a repeating fault (Redis down must not flood the log). */
-function throttled(fn: (err: unknown) => void, ms: number): (err: unknown) => void {
-  let last = 0;
-  return (err) => {
-    if (Date.now() - last < ms) return;
-    last = Date.now();
-    fn(err);
-  };
-}
 
 /** Builds the Koa application: middleware once, one handler per route, unknown URLs in OpenAI's error shape. */
 export function buildApp(options: AppOptions): Koa {
@@ -72,10 +63,6 @@ export function buildApp(options: AppOptions): Koa {
       defaults: limits.defaults,
       metrics: services.metrics,
       modelLabel,
-      onReconcileError: throttled(
-        (err) => logger.warn(errorFields(err, secrets), 'token reconcile failed'),
-        10_000,
-      ),
     }),
   ];
   const router = new Router();

@@ -1,17 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { formatReset } from './reset-format.ts';
+import { Budget, type LeasePlan, type Limits, leaseExtra } from './lease.ts';
+
+export type { Limits } from './lease.ts';
 
 const GCRA = readFileSync(new URL('./gcra.lua', import.meta.url), 'utf8');
-const ADJUST = readFileSync(new URL('./adjust.lua', import.meta.url), 'utf8');
+const SETTLE = readFileSync(new URL('./settle.lua', import.meta.url), 'utf8');
 
 type LuaCommand = (...args: Array<string | number>) => Promise<unknown>;
-
-export interface Limits {
-  /** Requests per minute; 0 = unlimited. */
-  rpm: number;
-  /** Tokens per minute; 0 = unlimited. */
-  tpm: number;
+interface Scripts {
+  gpGcra: LuaCommand;
+  gpSettle: LuaCommand;
 }
 
 export type Decision =
@@ -27,57 +26,196 @@ export type Decision =
   /** Redis could not be asked; RATE_LIMIT_FAIL_OPEN decides what the caller does. */
   | { kind: 'unavailable'; error: unknown };
 
+export interface RateLimiterOptions {
+  redis: Redis;
+  periodMs?: number;
+  now?: () => number;
+  /** How much of a limit's rate a replica leases per call to Redis (default 100 ms of it). */
+  leaseMs?: number;
+  /** A key unused this long returns what its replica still holds (default 1 s). */
+  idleMs?: number;
+  /** A failed settlement in the background (it is retried). */
+  onError?: (err: unknown) => void;
+}
+
+const keysOf = (keyId: number) => [`rate_limit:{${keyId}}:requests`, `rate_limit:{${keyId}}:tokens`];
+
 /**
  * Per-key request and token limits in Redis, shared by every replica: one Lua script checks and
  * charges both limits atomically (GCRA, so bursts never exceed a limit's size and there is no
  * window edge to double up at). Keys start with `rate_limit:`.
+ *
+ * So that Redis is not on every request's path, a replica leases about 100 ms of a busy key's rate
+ * in the same call and spends it locally; small limits lease nothing and stay exact to the request.
+ * Leased units are charged in Redis before they are spent, so replicas together never admit more
+ * than a limit; what a replica holds unused is returned once the key goes idle (and at close).
+ * Token reservations are settled into the same balance: a refund is spent locally, a debt is
+ * charged by the next call.
  */
 export class RateLimiter {
-  readonly #redis: Redis;
+  readonly #redis: Redis & Scripts;
   readonly #periodMs: number;
   readonly #now: () => number;
+  readonly #leaseFraction: number;
+  readonly #idleMs: number;
+  readonly #onError: (err: unknown) => void;
+  readonly #budgets = new Map<number, Budget<Decision>>();
+  readonly #sweeper: NodeJS.Timeout;
 
-  constructor(options: { redis: Redis; periodMs?: number; now?: () => number }) {
-    this.#redis = options.redis;
+  constructor(options: RateLimiterOptions) {
+    const redis = options.redis;
+    if (!('gpGcra' in redis)) {
+      redis.defineCommand('gpGcra', { numberOfKeys: 2, lua: GCRA });
+      redis.defineCommand('gpSettle', { numberOfKeys: 2, lua: SETTLE });
+    }
+    this.#redis = redis as Redis & Scripts;
     this.#periodMs = options.periodMs ?? 60_000;
     this.#now = options.now ?? Date.now;
-    if (!('gpGcra' in this.#redis)) {
-      this.#redis.defineCommand('gpGcra', { numberOfKeys: 2, lua: GCRA });
-      this.#redis.defineCommand('gpAdjust', { numberOfKeys: 1, lua: ADJUST });
-    }
+    this.#leaseFraction = (options.leaseMs ?? 100) / this.#periodMs;
+    this.#idleMs = options.idleMs ?? 1_000;
+    this.#onError = options.onError ?? (() => {});
+    this.#sweeper = setInterval(() => void this.settle({ idleOnly: true }), this.#idleMs);
+    this.#sweeper.unref();
   }
 
   /** Checks and, when allowed, charges one request and `tokens` tokens to `keyId`. */
   async check(keyId: number, limits: Limits, tokens: number): Promise<Decision> {
     if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
-    let raw: unknown;
+    const budget = this.#budget(keyId, limits);
+    // A request that finds a call for its key in flight waits for that lease rather than asking
+    // too; it shares a failure, and after a refusal asks on its own (it may need less).
+    while (budget.pending !== undefined && !budget.covers(tokens)) {
+      const other = await budget.pending;
+      if (other.kind === 'unavailable') return other;
+      if (other.kind === 'denied') break;
+    }
+    if (budget.covers(tokens)) {
+      budget.spend(tokens);
+      return { kind: 'allowed', headers: budget.headers(this.#now()) };
+    }
+    const plan = budget.plan(tokens, {
+      requests: leaseExtra(limits.rpm, this.#leaseFraction, 1_000),
+      tokens: leaseExtra(limits.tpm, this.#leaseFraction, 1_000_000),
+    });
+    const call = this.#ask(keyId, budget, plan, tokens);
+    budget.pending = call;
     try {
-      raw = await (this.#redis as unknown as { gpGcra: LuaCommand }).gpGcra(
-        `rate_limit:{${keyId}}:requests`,
-        `rate_limit:{${keyId}}:tokens`,
+      return await call;
+    } finally {
+      if (budget.pending === call) budget.pending = undefined;
+    }
+  }
+
+  /**
+   * Settles a request's token reservation with its real usage (`delta` = used − reserved): a
+   * refund goes back into this replica's balance, a debt is charged by the key's next call.
+   */
+  settleTokens(keyId: number, limits: Limits, delta: number): void {
+    if (limits.tpm === 0 || delta === 0) return;
+    this.#budget(keyId, limits).tokens -= delta;
+  }
+
+  /**
+   * Returns unused leases to Redis and pays debts, for keys idle for `idleMs` (or all of them):
+   * what cannot be settled now stays held, to be tried again.
+   */
+  async settle({ idleOnly = false } = {}): Promise<void> {
+    const now = this.#now();
+    const due = [...this.#budgets].filter(
+      ([, b]) => !idleOnly || (b.pending === undefined && now - b.lastUsedMs >= this.#idleMs),
+    );
+    await Promise.all(due.map(([keyId, b]) => this.#retire(keyId, b)));
+  }
+
+  /** Stops the background settlement and settles everything still held (on shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    await this.settle();
+  }
+
+  #budget(keyId: number, limits: Limits): Budget<Decision> {
+    let budget = this.#budgets.get(keyId);
+    if (budget !== undefined && (budget.limits.rpm !== limits.rpm || budget.limits.tpm !== limits.tpm)) {
+      // The key's limits changed: what was leased under the old ones goes back.
+      void this.#retire(keyId, budget);
+      budget = undefined;
+    }
+    if (budget === undefined) {
+      budget = new Budget<Decision>(limits, this.#periodMs);
+      this.#budgets.set(keyId, budget);
+    }
+    budget.lastUsedMs = this.#now();
+    return budget;
+  }
+
+  async #retire(keyId: number, b: Budget<Decision>): Promise<void> {
+    if (this.#budgets.get(keyId) === b) this.#budgets.delete(keyId);
+    if (b.requests === 0 && b.tokens === 0) return;
+    const { rpm, tpm } = b.limits;
+    try {
+      await this.#redis.gpSettle(
+        ...keysOf(keyId),
         this.#now(),
         this.#periodMs,
-        limits.rpm,
-        limits.tpm,
-        tokens,
+        rpm,
+        tpm,
+        -b.requests,
+        -b.tokens,
+      );
+    } catch (err) {
+      this.#onError(err);
+      // Held again, to be settled on a later sweep. (Had the key's limits changed meanwhile, the
+      // units would be in another currency: they are dropped, which only ever under-admits.)
+      const current = this.#budgets.get(keyId);
+      if (current === undefined) this.#budgets.set(keyId, b);
+      else if (current.limits.rpm === rpm && current.limits.tpm === tpm) {
+        current.requests += b.requests;
+        current.tokens += b.tokens;
+      }
+    }
+  }
+
+  async #ask(keyId: number, budget: Budget<Decision>, plan: LeasePlan, tokens: number): Promise<Decision> {
+    const { rpm, tpm } = budget.limits;
+    const now = this.#now();
+    let raw: unknown;
+    try {
+      raw = await this.#redis.gpGcra(
+        ...keysOf(keyId),
+        now,
+        this.#periodMs,
+        rpm,
+        tpm,
+        plan.requestNeed,
+        plan.tokenNeed,
+        plan.requestExtra,
+        plan.tokenExtra,
+        plan.debt,
       );
     } catch (error) {
+      budget.failed(plan);
       return { kind: 'unavailable', error };
     }
-    const [allowed, deniedBy, reqRemaining, reqReset, tokRemaining, tokReset, retryAfter] = (
-      raw as number[]
-    ).map(Number);
-    const headers: Record<string, string> = {};
-    if (limits.rpm > 0) {
-      headers['x-ratelimit-limit-requests'] = String(limits.rpm);
-      headers['x-ratelimit-remaining-requests'] = String(reqRemaining);
-      headers['x-ratelimit-reset-requests'] = formatReset(reqReset ?? 0);
-    }
-    if (limits.tpm > 0) {
-      headers['x-ratelimit-limit-tokens'] = String(limits.tpm);
-      headers['x-ratelimit-remaining-tokens'] = String(tokRemaining);
-      headers['x-ratelimit-reset-tokens'] = formatReset(tokReset ?? 0);
-    }
+    const [
+      allowed,
+      deniedBy,
+      reqRemaining,
+      reqReset,
+      tokRemaining,
+      tokReset,
+      retryAfter,
+      reqExtra,
+      tokExtra,
+    ] = (raw as unknown[]).map(Number) as number[];
+    budget.granted(plan, { allowed: allowed === 1, requestExtra: reqExtra ?? 0, tokenExtra: tokExtra ?? 0 });
+    budget.see({
+      at: now,
+      requestRemaining: reqRemaining ?? 0,
+      requestResetMs: reqReset ?? 0,
+      tokenRemaining: tokRemaining ?? 0,
+      tokenResetMs: tokReset ?? 0,
+    });
+    const headers = budget.headers(now);
     if (allowed === 1) return { kind: 'allowed', headers };
     const by = deniedBy === 1 ? 'requests' : 'tokens';
     return {
@@ -85,20 +223,8 @@ export class RateLimiter {
       by,
       retryAfterMs: Math.max(retryAfter ?? 0, 1),
       headers,
-      limit: by === 'requests' ? limits.rpm : limits.tpm,
+      limit: by === 'requests' ? rpm : tpm,
       requested: by === 'requests' ? 1 : tokens,
     };
-  }
-
-  /** Moves the token charge by `delta` (real usage minus the reservation). */
-  async reconcile(keyId: number, tpm: number, delta: number): Promise<void> {
-    if (tpm === 0 || delta === 0) return;
-    await (this.#redis as unknown as { gpAdjust: LuaCommand }).gpAdjust(
-      `rate_limit:{${keyId}}:tokens`,
-      this.#now(),
-      this.#periodMs,
-      tpm,
-      delta,
-    );
   }
 }

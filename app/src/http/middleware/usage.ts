@@ -14,7 +14,6 @@ export interface UsageDeps {
   defaults: { rpm: number; tpm: number };
   metrics: Pick<ProxyMetrics, 'tokens'>;
   modelLabel: (model: string | undefined) => string;
-  onReconcileError: (err: unknown) => void;
 }
 
 /**
@@ -68,8 +67,7 @@ export function recordUsage(deps: UsageDeps) {
         }
         const reserved = (s.reservedTokens as number | undefined) ?? 0;
         if (reserved > 0) {
-          const tpm = limitsFor(key, deps.defaults).tpm;
-          deps.limiter.reconcile(key.id, tpm, counts.total - reserved).catch(deps.onReconcileError);
+          deps.limiter.settleTokens(key.id, limitsFor(key, deps.defaults), counts.total - reserved);
         }
       }
     }
