@@ -1,7 +1,7 @@
 // A quick comparison for performance work (not the benchmark of record, which is bench/run.ts):
 // throughput of (b) the pass-through and (c) the proxy, JSON and streamed, with the CPU each used
 // per request. Same set-up and pinning as the full benchmark.
-//   node bench/quick.ts [--duration 6] [--runs 2] [--app dist|src] [--profile DIR]
+//   node bench/quick.ts [--duration 6] [--runs 2] [--app dist|src] [--profile DIR] [--env NAME=VALUE]...
 import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
@@ -15,6 +15,7 @@ const { values: o } = parseArgs({
     runs: { type: 'string', default: '2' },
     app: { type: 'string', default: 'dist' },
     profile: { type: 'string' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 const bench = await startBench({
@@ -22,6 +23,7 @@ const bench = await startBench({
   serverCore: 0,
   loadCore: 1,
   profileDir: o.profile,
+  env: Object.fromEntries(o.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
 });
 try {
   const targets = [

@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     const { proxy, passthrough, fake } = bench;
     say(
       `pinned: proxy (${app}, pid ${proxy.proc.pid}) and pass-through (pid ${passthrough.proc.pid}) on CPU 0; ` +
-        `fake upstream (pid ${fake.proc.pid}) and this load generator (pid ${process.pid}) on CPU 1; Postgres and Redis float`,
+        `fake upstream (pid ${fake.proc.pid}) and this load generator (pid ${process.pid}) on CPU 1 with Postgres (pid ${bench.stack.pg.pid}) and Redis (pid ${bench.stack.redis.pid})`,
     );
     const c: PhaseContext = {
       bench,

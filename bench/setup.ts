@@ -1,7 +1,8 @@
-// Brings up everything the benchmark measures, all on 127.0.0.1: Postgres and Redis (floating),
-// the fake upstream (on the load generator's core), the bare pass-through and the proxy (on the
-// server core), and a proxy key with high but real limits, so the rate-limit script runs on every
-// request. The runner itself is pinned to the load generator's core once Postgres and Redis run.
+// Brings up everything the benchmark measures, all on 127.0.0.1: the bare pass-through and the
+// proxy on the server core; the fake upstream, the load generator (this runner), Postgres and Redis
+// on the other one, so the server core measures the server alone (in a deployment Postgres and
+// Redis are containers of their own). The proxy key has high but real limits, so the rate limiter
+// runs on every request.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,8 @@ export interface BenchOptions {
   loadCore: number;
   /** Run the proxy with --cpu-prof, writing the profile here when it exits. */
   profileDir?: string;
+  /** Extra environment for the proxy (an A/B comparison of settings). */
+  env?: Record<string, string>;
 }
 
 export interface Server {
@@ -71,7 +74,7 @@ export async function startProxy(
   const port = await freePort();
   const metricsPort = await freePort();
   const profile = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-  const proc = await spawnPinned('proxy', o.core, [...profile, main], {
+  const proc = await spawnPinned('proxy', o.core, [...profile, '--max-semi-space-size=16', main], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'production',
@@ -105,8 +108,11 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
     if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
   };
   try {
-    // Children inherit CPU affinity: pin the runner only now, so Postgres and Redis float.
-    execFileSync('taskset', ['-a', '-cp', String(o.loadCore), String(process.pid)], { stdio: 'ignore' });
+    // Postgres's backends fork from the postmaster and inherit its affinity; the ones already
+    // running are pinned here too.
+    const pg = stack.pg.pid ?? 0;
+    for (const pid of [process.pid, stack.redis.pid ?? 0, pg, ...childPids(pg)])
+      execFileSync('taskset', ['-a', '-cp', String(o.loadCore), String(pid)], { stdio: 'ignore' });
     const fake = await startFake(o.loadCore, await freePort(), join(logDir, 'fake.log'));
     started.push(fake.proc);
     const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production' };
@@ -131,10 +137,10 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
       logFile: join(logDir, 'proxy.log'),
       app: o.app,
       profileDir: o.profileDir,
+      env: o.env,
     });
     started.push(app.proc);
 
-    const pg = stack.pg.pid ?? 0;
     const cpuGroups: CpuGroup[] = [
       { name: 'proxy', pids: () => [app.proc.pid] },
       { name: 'passthrough', pids: () => [pt.pid] },

@@ -36,6 +36,16 @@ export function createLogger(log: Config['log'], name: string, destination?: pin
 }
 
 /**
+ * Standard output written asynchronously: a line is queued and written in the background, and lines
+ * logged while a write is in flight go out together in the next one (one system call under load
+ * instead of one per request). pino flushes what is queued synchronously when the process exits,
+ * including on a fatal error; only a kill -9 or power loss can lose the last lines.
+ */
+export function asyncStdout(): pino.DestinationStream {
+  return pino.destination({ dest: 1, sync: false });
+}
+
+/**
  * Log fields for an error: a secret-free message and type, never the raw object (it may hold a
  * URL or config). Named `error`, not `err`, so pino's own serializer does not add a raw stack.
  */
