@@ -1,13 +1,22 @@
 // A quick comparison for performance work (not the benchmark of record, which is bench/run.ts):
 // throughput of (b) the pass-through and (c) the proxy, JSON and streamed, with the CPU each used
-// per request. Same set-up and pinning as the full benchmark.
+// per request. Same set-up and pinning as the full benchmark. For an A/B comparison, `--b-main`
+// (another build's main.js) and/or `--b-env` start a second proxy, "proxyB", measured in turn
+// with the others, so drift on a shared machine affects both alike.
 //   node bench/quick.ts [--duration 6] [--runs 2] [--app dist|src] [--profile DIR] [--env NAME=VALUE]...
+//                       [--mode json|stream] [--target proxy|passthrough|proxyB]
+//                       [--b-main FILE] [--b-env NAME=VALUE]...
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
 import { MODES } from './report.ts';
-import { startBench } from './setup.ts';
+import { startBench, startProxy } from './setup.ts';
+
+function envOf(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
 
 const { values: o } = parseArgs({
   options: {
@@ -16,6 +25,10 @@ const { values: o } = parseArgs({
     app: { type: 'string', default: 'dist' },
     profile: { type: 'string' },
     env: { type: 'string', multiple: true, default: [] },
+    mode: { type: 'string' },
+    target: { type: 'string' },
+    'b-main': { type: 'string' },
+    'b-env': { type: 'string', multiple: true, default: [] },
   },
 });
 const bench = await startBench({
@@ -23,16 +36,28 @@ const bench = await startBench({
   serverCore: 0,
   loadCore: 1,
   profileDir: o.profile,
-  env: Object.fromEntries(o.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+  env: envOf(o.env),
 });
+const proxyB =
+  o['b-main'] !== undefined || o['b-env'].length > 0
+    ? await startProxy(bench.stack, bench.fake.url, {
+        core: 0,
+        logFile: join(bench.logDir, 'proxyB.log'),
+        main: o['b-main'],
+        env: envOf(o['b-env']),
+      })
+    : undefined;
+if (proxyB) bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });
 try {
   const targets = [
     { name: 'passthrough', url: bench.passthrough.url },
     { name: 'proxy', url: bench.proxy.url },
-  ];
-  for (const m of MODES) for (const t of targets) await throughput(t, requestFor(bench, m), 64, 2);
+    ...(proxyB ? [{ name: 'proxyB', url: proxyB.url }] : []),
+  ].filter((t) => o.target === undefined || t.name === o.target);
+  const modes = MODES.filter((m) => o.mode === undefined || m === o.mode);
+  for (const m of modes) for (const t of targets) await throughput(t, requestFor(bench, m), 64, 4);
   for (let run = 1; run <= Number(o.runs); run++)
-    for (const m of MODES)
+    for (const m of modes)
       for (const t of targets) {
         const meter = startCpuMeter(bench.cpuGroups);
         const r = await throughput(t, requestFor(bench, m), 64, Number(o.duration));
@@ -44,5 +69,6 @@ try {
         );
       }
 } finally {
+  await proxyB?.proc.stop(40_000);
   await bench.close();
 }

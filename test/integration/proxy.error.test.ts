@@ -139,6 +139,18 @@ describe('proxy: the contract error table', () => {
     assertError(await call(`${app.url}/v2/models`, { method: 'GET' }), 404, 'unknown_url');
     const big = JSON.stringify({ ...CHAT, messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
     assertError(await call(url, { headers: bearer(key), body: big }), 413, 'request_too_large');
+    // Sent chunked, without a Content-Length to refuse early on: refused once the limit is crossed.
+    const chunked = await fetch(url, {
+      method: 'POST',
+      headers: { ...bearer(key), 'content-type': 'application/json' },
+      body: new Blob([big]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    assertError(
+      { status: chunked.status, headers: chunked.headers, body: await chunked.json() },
+      413,
+      'request_too_large',
+    );
     const res = await fetch(url, {
       method: 'POST',
       headers: { ...bearer(key), 'content-type': 'text/plain' },

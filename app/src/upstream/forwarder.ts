@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { ApiError } from '../errors.ts';
+import { requestBuffered } from './buffered-request.ts';
 import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
 import { Deadline } from './deadline.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
@@ -124,40 +125,36 @@ export class Forwarder {
     req: ForwardRequest,
     signal: AbortSignal,
   ): Promise<{ outcome: Outcome; relay?: Omit<Relayable, 'attempts'> }> {
-    let res: Dispatcher.ResponseData;
+    const options: Dispatcher.DispatchOptions = {
+      origin: candidate.target.origin,
+      path: candidate.target.path,
+      method: req.method,
+      headers: {
+        ...candidate.target.headers,
+        ...(req.body ? { 'content-type': 'application/json' } : {}),
+        accept: req.accept,
+        'accept-encoding': 'identity',
+        'user-agent': 'gpt-proxy',
+      },
+      body: candidate.target.body ?? req.body,
+    };
+    let res: { statusCode: number; headers: Relayable['headers']; body: Relayable['body'] };
     try {
-      res = await this.#agent.request({
-        origin: candidate.target.origin,
-        path: candidate.target.path,
-        method: req.method,
-        headers: {
-          ...candidate.target.headers,
-          ...(req.body ? { 'content-type': 'application/json' } : {}),
-          accept: req.accept,
-          'accept-encoding': 'identity',
-          'user-agent': 'gpt-proxy',
-        },
-        body: candidate.target.body ?? req.body,
-        signal,
-      });
+      res = req.buffer
+        ? await requestBuffered(this.#agent, options, signal, ERROR_BODY_LIMIT)
+        : await this.#agent.request({ ...options, signal });
     } catch (err) {
       return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {
-      let body: Relayable['body'] = res.body;
-      if (req.buffer) {
-        try {
-          body = Buffer.from(await res.body.arrayBuffer());
-        } catch (err) {
-          return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
-        }
-      }
       return {
         outcome: { kind: 'success' },
-        relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body },
+        relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body: res.body },
       };
     }
-    const body = await readBounded(res.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0));
+    const body = Buffer.isBuffer(res.body)
+      ? res.body
+      : await readBounded(res.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0));
     const outcome = classifyAnswer({
       status: res.statusCode,
       headers: res.headers,

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { ApiError } from '../../errors.ts';
 
@@ -26,14 +27,7 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<JsonBod
   const declared = Number(ctx.get('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw tooLarge();
 
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
-  }
-  const raw = Buffer.concat(chunks);
+  const raw = await readBody(ctx.req, limit, tooLarge);
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
@@ -44,4 +38,36 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<JsonBod
     throw new ApiError('invalid_request', 'The request body must be a JSON object.');
   }
   return { raw, json: json as Record<string, unknown> };
+}
+
+/** The body's bytes, up to `limit` (events rather than an async iterator: cheaper per request). */
+function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const onClose = () => {
+      if (!req.complete) onError(new Error('the client closed the connection while sending the body'));
+    };
+    const done = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
