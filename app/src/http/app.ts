@@ -7,11 +7,8 @@ import { errorFields, type Logger } from '../log/logger.ts';
 import { throttled } from '../log/throttled.ts';
 import type { Services } from '../services.ts';
 import type { LimitDeps } from './limits.ts';
-import { accessLog } from './middleware/access-log.ts';
 import { authenticate } from './middleware/authenticate.ts';
-import { renderErrors } from './middleware/errors.ts';
-import { observe } from './middleware/observe.ts';
-import { requestId } from './middleware/request-id.ts';
+import { edge } from './middleware/edge.ts';
 import { recordUsage } from './middleware/usage.ts';
 import { healthRoute, liveRoute } from './routes/health.ts';
 import { modelsRoute } from './routes/models.ts';
@@ -78,14 +75,16 @@ export function buildApp(options: AppOptions): Koa {
     );
   }
 
-  app.use(requestId);
-  app.use(async (ctx, next) => {
-    if (options.draining?.()) ctx.set('connection', 'close');
-    await next();
-  });
-  app.use(accessLog(logger, config.log.promptBody));
-  app.use(observe(services.metrics, modelLabel));
-  app.use(renderErrors(logger, secrets));
+  app.use(
+    edge({
+      logger,
+      secrets,
+      logBodies: config.log.promptBody,
+      metrics: services.metrics,
+      modelLabel,
+      draining: options.draining,
+    }),
+  );
   app.use(router.routes());
   const requireKey = authenticate(services.authenticator, services.lastUsed, logger, secrets);
   app.use(adminRoutes({ ...services, logger, authenticate: requireKey }).routes());

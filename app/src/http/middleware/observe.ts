@@ -1,20 +1,15 @@
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
 
-/** Counts every request by route, status and (bounded) model, and times it to its last byte. */
-export function observe(
+/** Counts a finished request by route, status and (bounded) model, and records its duration to the last byte. */
+export function countRequest(
   metrics: Pick<ProxyMetrics, 'requests' | 'duration'>,
+  ctx: Context,
+  status: number,
+  ms: number,
   modelLabel: (m: string | undefined) => string,
-) {
-  return async function measure(ctx: Context, next: Next): Promise<void> {
-    const end = metrics.duration.startTimer();
-    try {
-      await next();
-    } finally {
-      const route = ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched';
-      const status = ctx.state.clientGone ? 499 : ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      metrics.requests.inc({ route, status: String(status), model: modelLabel(ctx.state.model) });
-      end({ route, stream: String(ctx.state.stream === true) });
-    }
-  };
+): void {
+  const route = ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched';
+  metrics.requests.inc({ route, status: String(status), model: modelLabel(ctx.state.model) });
+  metrics.duration.observe({ route, stream: String(ctx.state.stream === true) }, ms / 1000);
 }

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 
 // nginx's $request_id is 32 hex characters; accept any similarly tame id, never arbitrary text,
 // because it goes into logs and the usage table.
 const ACCEPTABLE = /^[A-Za-z0-9._:-]{8,128}$/;
 
-/** Adopts nginx's X-Request-Id (or makes one) and returns it on every response. */
-export async function requestId(ctx: Context, next: Next): Promise<void> {
+/** Adopts nginx's X-Request-Id (or makes one) and returns it on the response. */
+export function adoptRequestId(ctx: Context): void {
   const given = ctx.get('x-request-id');
   const id = ACCEPTABLE.test(given) ? given : randomUUID();
   ctx.state.requestId = id;
   ctx.set('x-request-id', id);
-  await next();
 }

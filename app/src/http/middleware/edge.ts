@@ -1,0 +1,43 @@
+import type { Context, Next } from 'koa';
+import type { Logger } from '../../log/logger.ts';
+import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
+import { logRequest } from './access-log.ts';
+import { renderError } from './errors.ts';
+import { countRequest } from './observe.ts';
+import { adoptRequestId } from './request-id.ts';
+
+export interface EdgeOptions {
+  logger: Logger;
+  secrets: readonly string[];
+  /** LOG_PROMPT_BODY. */
+  logBodies: boolean;
+  metrics: Pick<ProxyMetrics, 'requests' | 'duration'>;
+  modelLabel: (m: string | undefined) => string;
+  /** True once the process is draining: answers carry `Connection: close`. */
+  draining?: () => boolean;
+}
+
+/**
+ * What every request goes through, in one layer (each layer of Koa's chain costs every request
+ * a promise and a suspended frame): the request id, `Connection: close` while draining, errors
+ * rendered in OpenAI's shape, and — once the response or stream is finished — the access line
+ * and the request metrics.
+ */
+export function edge(o: EdgeOptions) {
+  return async function edgeLayer(ctx: Context, next: Next): Promise<void> {
+    const started = performance.now();
+    adoptRequestId(ctx);
+    if (o.draining?.()) ctx.set('connection', 'close');
+    try {
+      await next();
+    } catch (err) {
+      renderError(ctx, err, o.logger, o.secrets);
+    } finally {
+      const ms = performance.now() - started;
+      const s = ctx.state;
+      const status = s.clientGone ? 499 : ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      logRequest(o.logger, ctx, status, ms, o.logBodies);
+      countRequest(o.metrics, ctx, status, ms, o.modelLabel);
+    }
+  };
+}
