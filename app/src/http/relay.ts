@@ -2,18 +2,17 @@ import { once } from 'node:events';
 import type { Context } from 'koa';
 import type { ErrorBody } from '../errors.ts';
 import { clientHeaders } from '../upstream/response-headers.ts';
-import { SseSplitter } from './sse.ts';
+import { SseBlocks } from './sse.ts';
 
 export interface StreamOutcome {
   /** The upstream finished the stream. */
   completed: boolean;
   /** The client went away first (the upstream request was aborted). */
   clientGone: boolean;
-  events: number;
 }
 
-/** Called for each complete event; returns the text to send (or null to drop the event). */
-export type EventFilter = (event: string) => string | null;
+/** Called with each block of complete events; returns what to send of it. */
+export type EventFilter = (events: Buffer) => Buffer | string;
 
 const MID_STREAM_ERROR: ErrorBody = {
   error: {
@@ -38,7 +37,7 @@ export async function relayEventStream(
     body: AsyncIterable<Buffer>;
   },
   abort: AbortController,
-  filter: EventFilter = (e) => e,
+  filter: EventFilter = (events) => events,
 ): Promise<StreamOutcome> {
   const res = ctx.res;
   ctx.respond = false;
@@ -49,37 +48,27 @@ export async function relayEventStream(
   res.setHeader('x-accel-buffering', 'no');
   res.flushHeaders();
 
-  const splitter = new SseSplitter();
-  let events = 0;
-  const send = async (text: string) => {
-    if (!res.write(text)) await once(res, 'drain', { signal: abort.signal });
+  const blocks = new SseBlocks();
+  const send = async (out: Buffer | string) => {
+    if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal: abort.signal });
   };
   try {
+    // The events a chunk completed go out together, in one write: each is still sent the moment
+    // it is complete, without a socket write (and a system call) per event.
     for await (const chunk of upstream.body) {
-      // The events this chunk completed go out together, in one write: each is still sent the
-      // moment it is complete, without a socket write (and a system call) per event.
-      let text = '';
-      for (const event of splitter.push(chunk)) {
-        const out = filter(event);
-        if (out === null) continue;
-        events++;
-        text += `${out}\n\n`;
-      }
-      if (text !== '') await send(text);
+      const events = blocks.push(chunk);
+      if (events !== undefined) await send(filter(events));
     }
-    const rest = splitter.end();
-    if (rest !== undefined) {
-      const out = filter(rest);
-      if (out !== null) await send(`${out}\n\n`);
-    }
+    const rest = blocks.end();
+    if (rest !== undefined) await send(filter(Buffer.concat([rest, Buffer.from('\n\n')])));
     res.end();
-    return { completed: true, clientGone: false, events };
+    return { completed: true, clientGone: false };
   } catch {
     if (abort.signal.aborted || res.destroyed) {
       res.destroy();
-      return { completed: false, clientGone: true, events };
+      return { completed: false, clientGone: true };
     }
     res.end(`data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`);
-    return { completed: false, clientGone: false, events };
+    return { completed: false, clientGone: false };
   }
 }

@@ -1,6 +1,11 @@
-import { eventData } from '../http/sse.ts';
+import { countEvents, eventData, splitEvents } from '../http/sse.ts';
 import type { Operation } from '../upstream/types.ts';
 import { type TokenCounts, toCounts } from './tokens.ts';
+
+const DONE = Buffer.from('[DONE]');
+const USAGE = Buffer.from('"usage":');
+const NULL = Buffer.from('null');
+const RESPONSE_ENDS = ['completed', 'incomplete', 'failed'].map((e) => Buffer.from(`event: response.${e}`));
 
 /**
  * Watches a relayed event stream for the upstream's usage report. For chat and completions the
@@ -20,7 +25,33 @@ export class StreamUsage {
     this.#clientAskedForUsage = clientAskedForUsage;
   }
 
-  /** The relay's event filter: returns the event to forward, or null to drop it. */
+  /**
+   * The relay's filter, for a block of whole events: returns what to forward. A block that cannot
+   * hold a usage report (every `"usage":` in it is `null`, the chunks before the last) is forwarded
+   * byte for byte and only counted; any other is looked at event by event.
+   */
+  readonly filterBlock = (block: Buffer): Buffer | string => {
+    if (block.indexOf(13) < 0 && !this.#mayReport(block)) {
+      this.contentEvents += countEvents(block) - (block.includes(DONE) ? 1 : 0);
+      return block;
+    }
+    let out = '';
+    for (const event of splitEvents(block.toString('utf8'))) {
+      const kept = this.filter(event);
+      if (kept !== null) out += `${kept}\n\n`;
+    }
+    return out;
+  };
+
+  #mayReport(block: Buffer): boolean {
+    if (this.#operation === 'responses') return RESPONSE_ENDS.some((e) => block.includes(e));
+    for (let at = block.indexOf(USAGE); at >= 0; at = block.indexOf(USAGE, at + USAGE.length)) {
+      if (!block.subarray(at + USAGE.length, at + USAGE.length + 4).equals(NULL)) return true;
+    }
+    return false;
+  }
+
+  /** One event: returns the event to forward, or null to drop it. */
   readonly filter = (event: string): string | null => {
     if (this.#operation === 'responses') {
       if (/^event: response\.(completed|incomplete|failed)\b/m.test(event)) this.#readUsage(event, true);

@@ -8,7 +8,7 @@ import { StreamUsage, withUsageRequested } from '../../usage/stream-usage.ts';
 import { completionBudget, estimatePromptTokens, usageFromBody } from '../../usage/tokens.ts';
 import { enforceLimits, type LimitDeps } from '../limits.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { relayEventStream } from '../relay.ts';
+import { type EventFilter, relayEventStream } from '../relay.ts';
 import { validateBody } from './schemas.ts';
 
 export interface ProxyDeps {
@@ -74,7 +74,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     ctx.state.upstreamKeyId = answer.key.id;
     ctx.state.attempts = answer.attempts;
     if (!Buffer.isBuffer(answer.body) && isEventStream(answer.headers) && tracker) {
-      const filter = deps.logBodies ? keepForLog(ctx, tracker.filter) : tracker.filter;
+      const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
       const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
       ctx.state.streamOutcome = outcome;
       ctx.state.clientGone = outcome.clientGone;
@@ -104,16 +104,13 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
 
 const LOGGED_STREAM_LIMIT = 64 * 1024;
 
-/** Wraps an event filter to also collect what was sent (up to 64 KiB) as the logged completion. */
-function keepForLog(
-  ctx: Context,
-  filter: (event: string) => string | null,
-): (event: string) => string | null {
+/** Wraps the relay's filter to also collect what was sent (up to 64 KiB) as the logged completion. */
+function keepForLog(ctx: Context, filter: EventFilter): EventFilter {
   let kept = '';
-  return (event) => {
-    const out = filter(event);
-    if (out !== null && kept.length < LOGGED_STREAM_LIMIT) {
-      kept += `${out}\n\n`;
+  return (events) => {
+    const out = filter(events);
+    if (kept.length < LOGGED_STREAM_LIMIT) {
+      kept += String(out);
       ctx.state.completionBody = kept.slice(0, LOGGED_STREAM_LIMIT);
     }
     return out;

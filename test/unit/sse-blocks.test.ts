@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { countEvents, SseBlocks } from '../../app/src/http/sse.ts';
+import { StreamUsage } from '../../app/src/usage/stream-usage.ts';
+
+const chunk = (i: number) =>
+  `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"w${i}"}}],"usage":null}\n\n`;
+const USAGE =
+  'data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}\n\n';
+const DONE = 'data: [DONE]\n\n';
+
+/** Feeds `text` to the splitter in pieces of `size` bytes and collects what the filter returns. */
+function relay(text: string, size: number, filter: (b: Buffer) => Buffer | string = (b) => b): string {
+  const blocks = new SseBlocks();
+  const bytes = Buffer.from(text);
+  let out = '';
+  for (let i = 0; i < bytes.length; i += size) {
+    const block = blocks.push(bytes.subarray(i, i + size));
+    if (block) out += String(filter(block));
+  }
+  const rest = blocks.end();
+  if (rest) out += String(filter(Buffer.concat([rest, Buffer.from('\n\n')])));
+  return out;
+}
+
+describe('SSE blocks', () => {
+  it('passes every event through whole, however the bytes are cut (multi-byte characters too)', () => {
+    const text = `${chunk(1)}data: {"delta":"héllo ✓ 😀"}\n\n${chunk(2)}${DONE}`;
+    for (const size of [1, 2, 3, 7, 64, 4096]) assert.equal(relay(text, size), text, `pieces of ${size}`);
+  });
+
+  it('never holds back a complete event, and holds an incomplete one', () => {
+    const blocks = new SseBlocks();
+    assert.equal(String(blocks.push(Buffer.from(`${chunk(1)}data: {"par`))), chunk(1));
+    assert.equal(blocks.push(Buffer.from('tial":1}')), undefined);
+    assert.equal(String(blocks.push(Buffer.from('\n\n'))), 'data: {"partial":1}\n\n');
+  });
+
+  it('CRLF and CR-delimited streams split as well', () => {
+    const crlf = 'data: a\r\n\r\ndata: b\r\n\r\n';
+    assert.equal(relay(crlf, 3), crlf);
+    const blocks = new SseBlocks();
+    assert.equal(String(blocks.push(Buffer.from('data: a\r\rdata: b'))), 'data: a\r\r');
+  });
+
+  it('counts events', () => {
+    assert.equal(countEvents(Buffer.from(chunk(1) + chunk(2) + DONE)), 3);
+  });
+});
+
+describe('stream usage filter on blocks', () => {
+  const stream = [1, 2, 3, 4].map(chunk).join('') + USAGE + DONE;
+
+  it('reads the usage report and drops its chunk when the client did not ask for usage', () => {
+    for (const size of [5, 100, 4096]) {
+      const tracker = new StreamUsage('chat/completions', false);
+      const out = relay(stream, size, tracker.filterBlock);
+      assert.equal(out, [1, 2, 3, 4].map(chunk).join('') + DONE);
+      assert.deepEqual(tracker.usage, { prompt: 9, completion: 3, total: 12 });
+      assert.equal(tracker.contentEvents, 4);
+    }
+  });
+
+  it('keeps the usage chunk when the client asked for it; byte for byte', () => {
+    const tracker = new StreamUsage('chat/completions', true);
+    assert.equal(relay(stream, 4096, tracker.filterBlock), stream);
+    assert.deepEqual(tracker.usage, { prompt: 9, completion: 3, total: 12 });
+  });
+
+  it('Responses streams: usage from response.completed', () => {
+    const tracker = new StreamUsage('responses', true);
+    const events =
+      'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi"}\n\n' +
+      'event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}}}\n\n';
+    assert.equal(relay(events, 16, tracker.filterBlock), events);
+    assert.deepEqual(tracker.usage, { prompt: 5, completion: 2, total: 7 });
+    assert.equal(tracker.contentEvents, 1);
+  });
+});
