@@ -34,7 +34,7 @@ export async function relayEventStream(
   upstream: {
     status: number;
     headers: Record<string, string | string[] | undefined>;
-    body: AsyncIterable<Buffer>;
+    body: AsyncIterable<Buffer> & { readableLength?: number };
   },
   abort: AbortController,
   filter: EventFilter = (events) => events,
@@ -46,7 +46,9 @@ export async function relayEventStream(
   res.setHeader('content-type', 'text/event-stream; charset=utf-8');
   res.setHeader('cache-control', 'no-cache');
   res.setHeader('x-accel-buffering', 'no');
-  res.flushHeaders();
+  // The headers go out with the first events when those have already arrived (one write, not
+  // two); otherwise at once, so the client sees the answer begin while the model thinks.
+  if (!((upstream.body.readableLength ?? 0) > 0)) res.flushHeaders();
 
   const blocks = new SseBlocks();
   const send = async (out: Buffer | string) => {

@@ -3,6 +3,9 @@ import type { Operation } from '../upstream/types.ts';
 import { type TokenCounts, toCounts } from './tokens.ts';
 
 const DONE = Buffer.from('[DONE]');
+const LF2 = Buffer.from('\n\n');
+const EMPTY = Buffer.alloc(0);
+const toBytes = (b: Buffer | string) => (typeof b === 'string' ? Buffer.from(b) : b);
 const USAGE = Buffer.from('"usage":');
 const NULL = Buffer.from('null');
 const RESPONSE_ENDS = ['completed', 'incomplete', 'failed'].map((e) => Buffer.from(`event: response.${e}`));
@@ -26,29 +29,50 @@ export class StreamUsage {
   }
 
   /**
-   * The relay's filter, for a block of whole events: returns what to forward. A block that cannot
-   * hold a usage report (every `"usage":` in it is `null`, the chunks before the last) is forwarded
-   * byte for byte and only counted; any other is looked at event by event.
+   * The relay's filter, for a block of whole events: returns what to forward. Events that cannot
+   * hold a usage report (their `"usage":` is `null`: all chunks but the last) are forwarded byte
+   * for byte and only counted; the event that may hold one is parsed and kept or dropped.
    */
   readonly filterBlock = (block: Buffer): Buffer | string => {
-    if (block.indexOf(13) < 0 && !this.#mayReport(block)) {
+    if (block.indexOf(13) >= 0) return this.#eventByEvent(block);
+    const at = this.#reportAt(block);
+    if (at < 0) {
       this.contentEvents += countEvents(block) - (block.includes(DONE) ? 1 : 0);
       return block;
     }
+    const previous = block.lastIndexOf(LF2, at);
+    const start = previous < 0 ? 0 : previous + 2;
+    const end = block.indexOf(LF2, at) + 2;
+    const before = this.filterBlock(block.subarray(0, start));
+    const kept = this.filter(block.subarray(start, end - 2).toString('utf8'));
+    const after = this.filterBlock(block.subarray(end));
+    return Buffer.concat([
+      toBytes(before),
+      kept === null ? EMPTY : Buffer.from(`${kept}\n\n`),
+      toBytes(after),
+    ]);
+  };
+
+  /** Where the first event that may hold a usage report mentions it, or -1. */
+  #reportAt(block: Buffer): number {
+    if (this.#operation === 'responses') {
+      const found = RESPONSE_ENDS.map((e) => block.indexOf(e)).filter((i) => i >= 0);
+      return found.length === 0 ? -1 : Math.min(...found);
+    }
+    for (let at = block.indexOf(USAGE); at >= 0; at = block.indexOf(USAGE, at + USAGE.length)) {
+      if (!block.subarray(at + USAGE.length, at + USAGE.length + 4).equals(NULL)) return at;
+    }
+    return -1;
+  }
+
+  /** A block with carriage returns (rare): split as text, each event filtered. */
+  #eventByEvent(block: Buffer): string {
     let out = '';
     for (const event of splitEvents(block.toString('utf8'))) {
       const kept = this.filter(event);
       if (kept !== null) out += `${kept}\n\n`;
     }
     return out;
-  };
-
-  #mayReport(block: Buffer): boolean {
-    if (this.#operation === 'responses') return RESPONSE_ENDS.some((e) => block.includes(e));
-    for (let at = block.indexOf(USAGE); at >= 0; at = block.indexOf(USAGE, at + USAGE.length)) {
-      if (!block.subarray(at + USAGE.length, at + USAGE.length + 4).equals(NULL)) return true;
-    }
-    return false;
   }
 
   /** One event: returns the event to forward, or null to drop it. */
