@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
-import { MODES } from './report.ts';
+import { MODES, median } from './report.ts';
 import { startBench, startProxy } from './setup.ts';
 
 function envOf(pairs: string[]): Record<string, string> {
@@ -56,6 +56,7 @@ try {
   ].filter((t) => o.target === undefined || t.name === o.target);
   const modes = MODES.filter((m) => o.mode === undefined || m === o.mode);
   for (const m of modes) for (const t of targets) await throughput(t, requestFor(bench, m), 64, 4);
+  const results = new Map<string, Array<{ rps: number; us: number }>>();
   for (let run = 1; run <= Number(o.runs); run++)
     for (const m of modes)
       for (const t of targets) {
@@ -63,11 +64,23 @@ try {
         const r = await throughput(t, requestFor(bench, m), 64, Number(o.duration));
         const cpu = meter.stop();
         const perRequest = ((cpu.groups[t.name] ?? 0) * 10_000) / Math.max(1, r.rps);
+        const key = `${m} ${t.name}`;
+        results.set(key, [...(results.get(key) ?? []), { rps: r.rps, us: perRequest }]);
         process.stdout.write(
           `${m} ${t.name}: ${r.rps.toFixed(0)} req/s, failures ${r.failures}, ` +
             `${perRequest.toFixed(0)} µs CPU/request | ${formatCpu(cpu)}\n`,
         );
       }
+  // Medians over the runs; each target was measured in turn within every run, so the ratios
+  // compare like with like on a machine whose speed drifts.
+  for (const [key, runs] of results) {
+    const rps = median(runs.map((r) => r.rps));
+    const base = median((results.get(`${key.split(' ')[0]} passthrough`) ?? []).map((r) => r.rps));
+    const ratio = Number.isNaN(base) ? '' : `, ${((100 * rps) / base).toFixed(0)}% of the pass-through`;
+    process.stdout.write(
+      `median ${key}: ${rps.toFixed(0)} req/s, ${median(runs.map((r) => r.us)).toFixed(0)} µs CPU/request${ratio}\n`,
+    );
+  }
 } finally {
   await proxyB?.proc.stop(40_000);
   await bench.close();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { countEvents, SseBlocks } from '../../app/src/http/sse.ts';
-import { StreamUsage } from '../../app/src/usage/stream-usage.ts';
+import { StreamUsage, withUsageRequested } from '../../app/src/usage/stream-usage.ts';
 
 const chunk = (i: number) =>
   `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"w${i}"}}],"usage":null}\n\n`;
@@ -75,5 +75,29 @@ describe('stream usage filter on blocks', () => {
     assert.equal(relay(events, 16, tracker.filterBlock), events);
     assert.deepEqual(tracker.usage, { prompt: 5, completion: 2, total: 7 });
     assert.equal(tracker.contentEvents, 1);
+  });
+});
+
+describe('asking the upstream for usage', () => {
+  const parse = (b: Buffer | undefined) => JSON.parse(String(b));
+
+  it('adds stream_options to the client body as it came, without serialising it again', () => {
+    const raw = Buffer.from(
+      '{ "model": "gpt-4o", "messages": [{"role":"user","content":"}{"}], "stream": true }\n',
+    );
+    const asked = withUsageRequested(JSON.parse(String(raw)), raw);
+    assert.ok(asked?.body.subarray(0, 60).equals(raw.subarray(0, 60)), 'the client bytes are kept');
+    assert.deepEqual(parse(asked?.body), {
+      ...JSON.parse(String(raw)),
+      stream_options: { include_usage: true },
+    });
+  });
+
+  it('merges into stream_options the client sent, and leaves a body that already asks alone', () => {
+    const json = { model: 'm', messages: [1], stream: true, stream_options: { include_usage: false, x: 1 } };
+    const asked = withUsageRequested(json, Buffer.from(JSON.stringify(json)));
+    assert.deepEqual(parse(asked?.body).stream_options, { include_usage: true, x: 1 });
+    const already = { ...json, stream_options: { include_usage: true } };
+    assert.equal(withUsageRequested(already, Buffer.from(JSON.stringify(already))), undefined);
   });
 });

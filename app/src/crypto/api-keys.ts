@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** Prefix of every proxy API key: recognisable by secret scanners and by people, and SDK-friendly (`sk-`). */
 export const API_KEY_PREFIX = 'sk-gp-';
@@ -21,7 +21,7 @@ export function issueApiKey(): IssuedKey {
 }
 
 export function hashApiKey(key: string): Buffer {
-  return createHash('sha256').update(key, 'utf8').digest();
+  return hash('sha256', key, 'buffer');
 }
 
 /** `sk-gp-AbCd1234…`: the prefix and 8 characters, about 48 bits: enough to tell keys apart, useless to guess the rest. */

@@ -109,13 +109,27 @@ export class StreamUsage {
   }
 }
 
-/** The body to send upstream for a stream: asks for usage unless the client already did. */
+const ASK_USAGE = Buffer.from(',"stream_options":{"include_usage":true}');
+
+/**
+ * The body to send upstream for a stream: asks for usage unless the client already did. `raw`,
+ * when given, is the client's body exactly as `json` was parsed from it: without stream_options
+ * the field is added before its closing brace rather than serialising the whole body again.
+ */
 export function withUsageRequested(
   json: Record<string, unknown>,
+  raw?: Buffer,
 ): { body: Buffer; clientAsked: boolean } | undefined {
   const options = json.stream_options;
   const current = options && typeof options === 'object' ? (options as Record<string, unknown>) : {};
   if (current.include_usage === true) return undefined;
+  const close = raw?.lastIndexOf(0x7d) ?? -1;
+  if (raw !== undefined && options === undefined && close > 0 && Object.keys(json).length > 0) {
+    return {
+      body: Buffer.concat([raw.subarray(0, close), ASK_USAGE, raw.subarray(close)]),
+      clientAsked: false,
+    };
+  }
   return {
     body: Buffer.from(JSON.stringify({ ...json, stream_options: { ...current, include_usage: true } })),
     clientAsked: false,

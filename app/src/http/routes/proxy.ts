@@ -52,7 +52,10 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   // The Azure surface names the model in the path (an OpenAI upstream needs it in the body), and
   // chat/completions streams are asked to report usage.
   const json = body.json.model === model ? body.json : { ...body.json, model };
-  const askUsage = valid.stream && operation !== 'responses' ? withUsageRequested(json) : undefined;
+  const askUsage =
+    valid.stream && operation !== 'responses'
+      ? withUsageRequested(json, json === body.json ? body.raw : undefined)
+      : undefined;
   const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
   const raw = askUsage?.body ?? (json === body.json ? body.raw : Buffer.from(JSON.stringify(json)));
 

@@ -29,6 +29,16 @@ const SCHEMAS = {
 
 export type ProxiedOperation = keyof typeof SCHEMAS;
 
+// On the Azure surface the deployment in the path names the model: the body's is not checked.
+const modelFree = <S extends (typeof SCHEMAS)[ProxiedOperation]>(s: S) =>
+  s.extend({ model: z.unknown().optional() });
+const AZURE_SCHEMAS = {
+  'chat/completions': modelFree(SCHEMAS['chat/completions']),
+  completions: modelFree(SCHEMAS.completions),
+  embeddings: modelFree(SCHEMAS.embeddings),
+  responses: modelFree(SCHEMAS.responses),
+};
+
 export interface ValidatedRequest {
   model: string | undefined;
   stream: boolean;
@@ -43,8 +53,8 @@ export function validateBody(
   json: Record<string, unknown>,
   modelInPath: boolean,
 ): ValidatedRequest {
-  const schema = SCHEMAS[operation as ProxiedOperation];
-  const result = (modelInPath ? schema.extend({ model: z.unknown().optional() }) : schema).safeParse(json);
+  const schema = (modelInPath ? AZURE_SCHEMAS : SCHEMAS)[operation as ProxiedOperation];
+  const result = schema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
     const param = issue?.path.map(String).join('.') || null;
