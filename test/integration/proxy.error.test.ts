@@ -161,6 +161,16 @@ describe('proxy: the contract error table', () => {
       415,
       'unsupported_media_type',
     );
+    // The media type is matched case-insensitively, parameters aside; `+json` types are JSON too.
+    for (const type of ['Application/JSON; charset=UTF-8', 'application/merge-patch+json']) {
+      const ok = await fetch(url, {
+        method: 'POST',
+        headers: { ...bearer(key), 'content-type': type },
+        body: JSON.stringify(CHAT),
+      });
+      assert.equal(ok.status, 200, type);
+      await ok.arrayBuffer();
+    }
   });
 
   it('an upstream 400/404 goes back unchanged, is not retried and does not count against the key', async () => {

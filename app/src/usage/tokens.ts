@@ -29,16 +29,18 @@ export function completionBudget(
   return fallback;
 }
 
+const USAGE_KEY = Buffer.from('"usage"');
+
 /**
  * Reads `usage` from an upstream JSON body (chat/completions/embeddings use prompt/completion
  * tokens, Responses input/output tokens). Only the usage object is parsed — it is near the end
  * of the body — so a large embeddings answer is not parsed whole on the hot path.
  */
 export function usageFromBody(body: Buffer): TokenCounts | undefined {
-  const text = body.toString('utf8');
-  const at = text.lastIndexOf('"usage"');
+  const at = body.lastIndexOf(USAGE_KEY);
   if (at < 0) return undefined;
-  const open = text.indexOf('{', at);
+  const text = body.toString('utf8', at);
+  const open = text.indexOf('{');
   if (open < 0) return undefined;
   let depth = 0;
   for (let i = open; i < text.length; i++) {

@@ -13,7 +13,7 @@ export interface JsonBody {
  * declared Content-Length over the limit, so a huge upload is not read just to be rejected.
  */
 export async function readJsonBody(ctx: Context, limit: number): Promise<JsonBody> {
-  if (!ctx.is('application/json', '+json')) {
+  if (!isJson(ctx.get('content-type'))) {
     throw new ApiError(
       'unsupported_media_type',
       `Content-Type must be application/json, not ${ctx.get('content-type') || 'missing'}.`,
@@ -70,4 +70,11 @@ function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): P
     };
     req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
+}
+
+/** `application/json` or any `+json` type, parameters (charset) aside. */
+function isJson(contentType: string): boolean {
+  const semicolon = contentType.indexOf(';');
+  const type = (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  return type === 'application/json' || (type.endsWith('+json') && type.includes('/'));
 }
