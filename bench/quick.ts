@@ -13,6 +13,7 @@ import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
 import { MODES, median } from './report.ts';
 import { startBench, startProxy } from './setup.ts';
+import { holdStreams } from './streams.ts';
 
 function envOf(pairs: string[]): Record<string, string> {
   return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -29,6 +30,7 @@ const { values: o } = parseArgs({
     target: { type: 'string' },
     'b-main': { type: 'string' },
     'b-env': { type: 'string', multiple: true, default: [] },
+    hold: { type: 'string', default: '0' },
   },
 });
 const bench = await startBench({
@@ -55,6 +57,21 @@ try {
     ...(proxyB ? [{ name: 'proxyB', url: proxyB.url }] : []),
   ].filter((t) => o.target === undefined || t.name === o.target);
   const modes = MODES.filter((m) => o.mode === undefined || m === o.mode);
+  // As in the full benchmark: first hold `--hold` streams open through each server.
+  if (Number(o.hold) > 0)
+    for (const [t, pid] of [
+      [targets.find((x) => x.name === 'proxy'), bench.proxy.proc.pid],
+      [targets.find((x) => x.name === 'passthrough'), bench.passthrough.proc.pid],
+    ] as const)
+      if (t)
+        await holdStreams({
+          target: t,
+          req: requestFor(bench, 'stream'),
+          count: Number(o.hold),
+          serverPid: pid,
+          fake: bench.fake,
+          holdSeconds: 5,
+        });
   for (const m of modes) for (const t of targets) await throughput(t, requestFor(bench, m), 64, 4);
   const results = new Map<string, Array<{ rps: number; us: number }>>();
   for (let run = 1; run <= Number(o.runs); run++)

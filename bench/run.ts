@@ -1,8 +1,8 @@
 // The benchmark of issue 5 (not a test): (a) the fake upstream direct, (b) the bare pass-through
 // and (c) the proxy with auth, rate limits and usage recording, on JSON and streamed chat
-// completions. First 1,000 streams held open through a freshly started (c) and (b), with their
-// RSS; then throughput at 64 connections and latency at a fixed rate of half (b)'s throughput,
-// medians of 3 runs. Every run has a fixed duration, every wait a bound, and every process is
+// completions: throughput at 64 connections and latency at a fixed rate of half (b)'s throughput,
+// medians of 3 runs; then 1,000 streams held open through a freshly started (c) and (b), with
+// their RSS. Every run has a fixed duration, every wait a bound, and every process is
 // stopped by PID at the end, also on failure (and killed by the exit handlers on a crash).
 //   node bench/run.ts [--duration 10] [--runs 3] [--streams 1000] [--app dist|src] [--profile DIR]
 //                     [--max-other 20] [--retries 3] [--out FILE]
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { latencyRuns, type PhaseContext, probe, requestFor, throughputRuns, warmUp } from './phases.ts';
 import { memoryMB } from './procs.ts';
 import { figures, goals, halfOf, logSummary, machineInfo, supplementary, table } from './report.ts';
-import { startBench } from './setup.ts';
+import { startBench, startPassthrough, startProxy } from './setup.ts';
 import { type HoldResult, holdStreams } from './streams.ts';
 
 const { values: o } = parseArgs({
@@ -76,27 +76,6 @@ async function main(): Promise<number> {
     };
     await probe(c);
 
-    const holds: HoldResult[] = [];
-    for (const [name, server] of [
-      ['proxy', proxy],
-      ['passthrough', passthrough],
-    ] as const) {
-      const count = Number(o.streams);
-      const h = await holdStreams({
-        target: c.targets[name],
-        req: requestFor(bench, 'stream'),
-        count,
-        serverPid: server.proc.pid,
-        fake,
-        holdSeconds: 5,
-      });
-      say(
-        `${count} open streams through ${name} (freshly started): opened ${h.opened}, completed ${h.completed}, failures ${h.failures}; ` +
-          `RSS before ${h.rssBeforeMB.toFixed(0)} MB, while held ${h.rssHeldMB.toFixed(0)} MB, after ${h.rssAfterMB.toFixed(0)} MB`,
-      );
-      holds.push(h);
-    }
-
     await warmUp(c, Number(o.warmup));
     const rps = await throughputRuns(c);
     const rate = halfOf(rps.passthrough);
@@ -122,6 +101,35 @@ async function main(): Promise<number> {
     );
     say(`usage_logs rows written by (c): ${rows[0]?.n} (${rows[0]?.ok} with status 200)`);
     say(`proxy log lines: ${logSummary(join(bench.logDir, 'proxy.log'))}`);
+
+    // 1,000 open streams, each server freshly started (so the load runs above do not count in its
+    // memory, and the burst does not count in the load runs' figures).
+    const holds: HoldResult[] = [];
+    for (const name of ['proxy', 'passthrough'] as const) {
+      const log = join(bench.logDir, `${name}-streams.log`);
+      const server =
+        name === 'proxy'
+          ? await startProxy(bench.stack, fake.url, { core: 0, logFile: log, app })
+          : await startPassthrough(fake.url, 0, log);
+      try {
+        const count = Number(o.streams);
+        const h = await holdStreams({
+          target: { name, url: server.url },
+          req: requestFor(bench, 'stream'),
+          count,
+          serverPid: server.proc.pid,
+          fake,
+          holdSeconds: 5,
+        });
+        say(
+          `${count} open streams through ${name} (freshly started): opened ${h.opened}, completed ${h.completed}, failures ${h.failures}; ` +
+            `RSS before ${h.rssBeforeMB.toFixed(0)} MB, while held ${h.rssHeldMB.toFixed(0)} MB, after ${h.rssAfterMB.toFixed(0)} MB`,
+        );
+        holds.push(h);
+      } finally {
+        await server.proc.stop(40_000);
+      }
+    }
 
     const fig = figures(rps, lat);
     say('');

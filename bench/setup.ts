@@ -98,6 +98,28 @@ export async function startProxy(
   return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
+/** Starts the bare pass-through pinned to `core`, in front of the fake, and waits until it serves. */
+export async function startPassthrough(fakeUrl: string, core: number, logFile: string): Promise<Server> {
+  const port = await freePort();
+  const proc = await spawnPinned(
+    'passthrough',
+    core,
+    [PASSTHROUGH, '--upstream', fakeUrl, '--port', String(port)],
+    {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' },
+      logFile,
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await answers(`${url}/v1/models`, 'the pass-through');
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { proc, url };
+}
+
 export async function startBench(o: BenchOptions): Promise<Bench> {
   const logDir = mkdtempSync(join(tmpdir(), 'gpt-proxy-bench-'));
   const stack = await startStack({ upstreamKeys: ['sk-bench-upstream-key-0000000000000001'] });
@@ -115,21 +137,9 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
       execFileSync('taskset', ['-a', '-cp', String(o.loadCore), String(pid)], { stdio: 'ignore' });
     const fake = await startFake(o.loadCore, await freePort(), join(logDir, 'fake.log'));
     started.push(fake.proc);
-    const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production' };
-
-    const ptPort = await freePort();
-    const pt = await spawnPinned(
-      'passthrough',
-      o.serverCore,
-      [PASSTHROUGH, '--upstream', fake.url, '--port', String(ptPort)],
-      {
-        env,
-        logFile: join(logDir, 'passthrough.log'),
-      },
-    );
-    started.push(pt);
-    const passthrough = { proc: pt, url: `http://127.0.0.1:${ptPort}` };
-    await answers(`${passthrough.url}/v1/models`, 'the pass-through');
+    const passthrough = await startPassthrough(fake.url, o.serverCore, join(logDir, 'passthrough.log'));
+    started.push(passthrough.proc);
+    const pt = passthrough.proc;
 
     const { key } = await stack.issueKey({ rpm: 10_000_000, tpm: 1_000_000_000 });
     const app = await startProxy(stack, fake.url, {
