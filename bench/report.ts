@@ -29,7 +29,31 @@ export function logSummary(file: string): string {
       return '0'; // grep exits 1 when nothing matches
     }
   };
-  return ['info', 'warn', 'error', 'fatal'].map((l) => `${l} ${count(l)}`).join(', ');
+  const counts = ['info', 'warn', 'error', 'fatal'].map((l) => `${l} ${count(l)}`).join(', ');
+  return `${counts}${problems(file)}`;
+}
+
+/** The distinct messages of warn and worse lines (the log holds no secrets), with their counts. */
+function problems(file: string): string {
+  let lines: string[];
+  try {
+    lines = execFileSync('grep', ['-E', '"level":"(warn|error|fatal)"', file], { encoding: 'utf8' }).split(
+      '\n',
+    );
+  } catch {
+    return ''; // none
+  }
+  const seen = new Map<string, number>();
+  for (const line of lines.filter(Boolean)) {
+    const { level, msg, error } = JSON.parse(line) as {
+      level: string;
+      msg: string;
+      error?: { message?: string };
+    };
+    const what = `${level}: ${msg}${error?.message ? ` (${error.message})` : ''}`;
+    seen.set(what, (seen.get(what) ?? 0) + 1);
+  }
+  return `; ${[...seen].map(([what, n]) => `${n}× ${what}`).join('; ')}`;
 }
 
 /** The median figures of every target and mode. */
