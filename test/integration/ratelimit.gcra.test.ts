@@ -139,6 +139,19 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
       await a.close();
     });
 
+    it('a small limit leases nothing: concurrent requests each ask Redis, none waits for another', async () => {
+      const id = ++keyId;
+      const a = leasing();
+      const before = await gcraCalls();
+      const all = await Promise.all(Array.from({ length: 10 }, () => a.check(id, { rpm: 60, tpm: 0 }, 0)));
+      assert.deepEqual(
+        all.map((d) => d.kind === 'allowed' && d.headers['x-ratelimit-remaining-requests']).sort(),
+        ['50', '51', '52', '53', '54', '55', '56', '57', '58', '59'],
+      );
+      assert.equal((await gcraCalls()) - before, 10);
+      await a.close();
+    });
+
     it('two replicas together never admit more than the limit, and unused leases come back', async () => {
       const id = ++keyId;
       const limits = { rpm: 600, tpm: 60_000 };

@@ -82,9 +82,15 @@ export class RateLimiter {
   async check(keyId: number, limits: Limits, tokens: number): Promise<Decision> {
     if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
     const budget = this.#budget(keyId, limits);
-    // A request that finds a call for its key in flight waits for that lease rather than asking
-    // too; it shares a failure, and after a refusal asks on its own (it may need less).
-    while (budget.pending !== undefined && !budget.covers(tokens)) {
+    const extra = {
+      requests: leaseExtra(limits.rpm, this.#leaseFraction, 1_000),
+      tokens: leaseExtra(limits.tpm, this.#leaseFraction, 1_000_000),
+    };
+    // A request that finds a lease for its key in flight waits for it rather than asking too; it
+    // shares a failure, and after a refusal asks on its own (it may need less). Without leases
+    // (small limits) there is nothing to wait for: each request asks Redis at once.
+    const leasing = extra.requests > 0 || extra.tokens > 0;
+    while (leasing && budget.pending !== undefined && !budget.covers(tokens)) {
       const other = await budget.pending;
       if (other.kind === 'unavailable') return other;
       if (other.kind === 'denied') break;
@@ -93,10 +99,7 @@ export class RateLimiter {
       budget.spend(tokens);
       return { kind: 'allowed', headers: budget.headers(this.#now()) };
     }
-    const plan = budget.plan(tokens, {
-      requests: leaseExtra(limits.rpm, this.#leaseFraction, 1_000),
-      tokens: leaseExtra(limits.tpm, this.#leaseFraction, 1_000_000),
-    });
+    const plan = budget.plan(tokens, extra);
     const call = this.#ask(keyId, budget, plan, tokens);
     budget.pending = call;
     try {
