@@ -18,14 +18,12 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import pg from 'pg';
 import {
-  describeOutput,
   freePort,
   registerTempDir,
   type ServerProcess,
-  StopWaiting,
   spawnServer,
   unregisterTempDir,
-  waitFor,
+  waitUntilServing,
 } from './processes.ts';
 
 export interface StartPostgresOptions {
@@ -294,28 +292,12 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       ...ids,
     });
     proc = current;
-    try {
-      await waitFor(
-        async () => {
-          if (current.exitInfo) {
-            throw new StopWaiting(
-              `postgres on port ${port} exited during startup (code ${current.exitInfo.code}, ` +
-                `signal ${current.exitInfo.signal})${describeOutput(current)}`,
-            );
-          }
-          return tryConnect(connConfig());
-        },
-        {
-          timeoutMs: startTimeoutMs,
-          intervalMs: 50,
-          what: `postgres on 127.0.0.1:${port} to accept connections`,
-        },
-      );
-    } catch (err) {
-      await current.stop('SIGQUIT', 5000);
-      if (err instanceof StopWaiting) throw new Error(err.message);
-      throw new Error(`${(err as Error).message}${describeOutput(current)}`);
-    }
+    await waitUntilServing(current, () => tryConnect(connConfig()), {
+      timeoutMs: startTimeoutMs,
+      intervalMs: 50,
+      what: `postgres on 127.0.0.1:${port} to accept connections`,
+      stopSignal: 'SIGQUIT',
+    });
   };
 
   const stop = async (): Promise<void> => {

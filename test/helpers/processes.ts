@@ -356,3 +356,32 @@ export function describeOutput(proc: Pick<ServerProcess, 'name' | 'output'>): st
     ? `\n--- output of ${proc.name} ---\n${text}\n--- end of output ---`
     : ` (${proc.name} printed nothing)`;
 }
+
+/**
+ * Waits until a just-spawned server passes `ready`, failing at once (with its output) if it exits
+ * first; on any failure the server is stopped with `stopSignal` before the error is thrown.
+ */
+export async function waitUntilServing(
+  server: ServerProcess,
+  ready: () => Promise<boolean>,
+  o: { what: string; timeoutMs: number; intervalMs: number; stopSignal: NodeJS.Signals },
+): Promise<void> {
+  try {
+    await waitFor(
+      async () => {
+        if (server.exitInfo) {
+          throw new StopWaiting(
+            `${server.name} exited during startup (code ${server.exitInfo.code}, ` +
+              `signal ${server.exitInfo.signal})${describeOutput(server)}`,
+          );
+        }
+        return ready();
+      },
+      { timeoutMs: o.timeoutMs, intervalMs: o.intervalMs, what: o.what },
+    );
+  } catch (err) {
+    await server.stop(o.stopSignal, 5000);
+    if (err instanceof StopWaiting) throw new Error(err.message);
+    throw new Error(`${(err as Error).message}${describeOutput(server)}`);
+  }
+}

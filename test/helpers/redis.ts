@@ -12,14 +12,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import {
-  describeOutput,
   freePort,
   registerTempDir,
   type ServerProcess,
-  StopWaiting,
   spawnServer,
   unregisterTempDir,
-  waitFor,
+  waitUntilServing,
 } from './processes.ts';
 
 export interface StartRedisOptions {
@@ -234,31 +232,18 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     if (proc && !proc.exitInfo) return;
     const current = await spawnServer(binary, args, { name: `redis:${port}`, cwd: dir });
     proc = current;
-    try {
-      await waitFor(
-        async () => {
-          if (current.exitInfo) {
-            throw new StopWaiting(
-              `redis-server on port ${port} exited during startup (code ${current.exitInfo.code}, ` +
-                `signal ${current.exitInfo.signal})${describeOutput(current)}`,
-            );
-          }
-          const replies = await redisCommands({ port }, withAuth(['PING']), 1000);
-          const pong = replies[replies.length - 1];
-          if (pong instanceof RespError) throw pong;
-          return pong === 'PONG';
-        },
-        {
-          timeoutMs: startTimeoutMs,
-          intervalMs: 25,
-          what: `redis-server on 127.0.0.1:${port} to answer PING`,
-        },
-      );
-    } catch (err) {
-      await current.stop('SIGKILL', 5000);
-      if (err instanceof StopWaiting) throw new Error(err.message);
-      throw new Error(`${(err as Error).message}${describeOutput(current)}`);
-    }
+    const answersPing = async () => {
+      const replies = await redisCommands({ port }, withAuth(['PING']), 1000);
+      const pong = replies[replies.length - 1];
+      if (pong instanceof RespError) throw pong;
+      return pong === 'PONG';
+    };
+    await waitUntilServing(current, answersPing, {
+      timeoutMs: startTimeoutMs,
+      intervalMs: 25,
+      what: `redis-server on 127.0.0.1:${port} to answer PING`,
+      stopSignal: 'SIGKILL',
+    });
   };
 
   const stop = async (): Promise<void> => {
