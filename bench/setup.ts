@@ -50,8 +50,14 @@ export interface Bench {
   close(keepLogs?: boolean): Promise<void>;
 }
 
-async function answers(url: string, what: string): Promise<void> {
-  await waitFor(async () => (await fetch(url)).status > 0, { timeoutMs: 30_000, what });
+/** Waits until `proc` answers `url`; stops it if it never does. */
+async function answers(proc: PinnedProcess, url: string, what: string): Promise<void> {
+  try {
+    await waitFor(async () => (await fetch(url)).status > 0, { timeoutMs: 30_000, what });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
 }
 
 /** Starts the proxy (compiled, or from source) pinned to `core`, against the fake, and waits until it serves. */
@@ -89,12 +95,7 @@ export async function startProxy(
     logFile: o.logFile,
   });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await answers(`${url}/health/live`, 'the proxy');
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  await answers(proc, `${url}/health/live`, 'the proxy');
   return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
@@ -111,12 +112,7 @@ export async function startPassthrough(fakeUrl: string, core: number, logFile: s
     },
   );
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await answers(`${url}/v1/models`, 'the pass-through');
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  await answers(proc, `${url}/v1/models`, 'the pass-through');
   return { proc, url };
 }
 

@@ -5,11 +5,11 @@
  * upstream (alias `fake-upstream`, streaming its answers slowly, delta by delta). Only pebble's
  * and challtestsrv's management APIs are published, on 127.0.0.1.
  */
-import { request } from 'node:https';
 import type { Container } from '../docker/containers.ts';
 import { waitForLog } from '../docker/probes.ts';
 import type { ImageTags } from '../docker/recipes.ts';
 import type { TestBed } from '../docker/testbed.ts';
+import { httpsGet } from '../helpers/https-get.ts';
 import { waitFor } from '../helpers/processes.ts';
 
 /** Delay between the fake upstream's stream events, so "event by event" is measurable. */
@@ -28,25 +28,6 @@ export interface Surroundings {
 /** The CA that signed pebble's own TLS certificate (what certd must trust: `acmeCaBundle`). */
 export function pebbleTlsCa(bed: TestBed, tags: ImageTags): Promise<string> {
   return bed.cli.text(['run', '--rm', '--network', 'none', tags.pebble, 'cat', PEBBLE_TLS_CA]);
-}
-
-function httpsGet(port: number, path: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path, ca, servername: 'localhost', timeout: 5_000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', reject);
-    req.end();
-  });
 }
 
 /** The container's address on `network`. */
@@ -124,7 +105,7 @@ export async function startSurroundings(
     const dnsManagement = `http://127.0.0.1:${await dns.hostPort(8055)}`;
     return {
       rootPem: async () => {
-        const res = await waitFor(() => httpsGet(managementPort, '/roots/0', tlsCa), {
+        const res = await waitFor(() => httpsGet(managementPort, '/roots/0', tlsCa, 'localhost'), {
           timeoutMs: 15_000,
           what: 'pebble /roots/0',
         });

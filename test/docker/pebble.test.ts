@@ -3,36 +3,14 @@
 // and its management API, and pebble-challtestsrv answers its management API; both from Debian's
 // package, reached from the host only through ports published on 127.0.0.1.
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, test } from 'node:test';
+import { httpsGet } from '../helpers/https-get.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { waitForLog } from './probes.ts';
 import type { ImageTags } from './recipes.ts';
 import { openTestBed } from './testbed.ts';
 
 const bed = await openTestBed();
-
-/** GET over HTTPS to 127.0.0.1, trusting only `ca`, checking the name `servername`. */
-function httpsGet(
-  port: number,
-  path: string,
-  ca: string,
-  servername: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, ca, servername, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', reject);
-    req.end();
-  });
-}
 
 describe('pebble image', { skip: bed.skip }, () => {
   let tags: ImageTags;

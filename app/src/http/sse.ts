@@ -1,4 +1,5 @@
-const LF2 = Buffer.from('\n\n');
+/** The blank line that ends an event in a stream without carriage returns. */
+export const LF2 = Buffer.from('\n\n');
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CR2 = Buffer.from('\r\r');
 

@@ -1,9 +1,8 @@
-import { countEvents, eventData, splitEvents } from '../http/sse.ts';
+import { countEvents, eventData, LF2, splitEvents } from '../http/sse.ts';
 import type { Operation } from '../upstream/types.ts';
 import { type TokenCounts, toCounts } from './tokens.ts';
 
 const DONE = Buffer.from('[DONE]');
-const LF2 = Buffer.from('\n\n');
 const EMPTY = Buffer.alloc(0);
 const toBytes = (b: Buffer | string) => (typeof b === 'string' ? Buffer.from(b) : b);
 const USAGE = Buffer.from('"usage":');

@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as pulumi from '@pulumi/pulumi';
-import { importProgram } from '../../unit/infra/harness.ts';
+import { importProgram, onRegistered } from '../../unit/infra/harness.ts';
 import { plain } from '../../unit/infra/registrations.ts';
 import { PROJECT } from '../../unit/infra/stack-files.ts';
 import { captureMocks } from './mocks.ts';
@@ -22,24 +22,6 @@ export interface CaptureRequest {
   seed: string;
 }
 
-// The part of the gRPC request the recording reads (as in harness.ts).
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getCustom(): boolean;
-  getProvider(): string;
-  getDependenciesList(): string[];
-  getDeletebeforereplace(): boolean;
-  getIgnorechangesList(): string[];
-  getRetainondelete(): boolean;
-  getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
-}
-type Callback = (err: unknown, response?: { getUrn(): string }) => void;
-interface Monitor {
-  registerResource(req: RegisterRequest, callback: Callback): void;
-}
-
 const [requestFile, resultFile] = process.argv.slice(2);
 if (!requestFile || !resultFile) throw new Error('usage: capture-child.ts REQUEST.json RESULT.json');
 const request = JSON.parse(readFileSync(requestFile, 'utf8')) as CaptureRequest;
@@ -48,29 +30,22 @@ const resources: CapturedResource[] = [];
 const invokes: CapturedInvoke[] = [];
 await pulumi.runtime.setMocks(captureMocks(request.seed, invokes), PROJECT, request.stack, false);
 pulumi.runtime.setAllConfig(request.config, request.secretKeys);
-const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-const register = monitor.registerResource.bind(monitor);
-monitor.registerResource = (req, callback) => {
-  register(req, (err, response) => {
-    if (!err && response) {
-      resources.push({
-        urn: response.getUrn(),
-        type: req.getType(),
-        name: req.getName(),
-        custom: req.getCustom(),
-        parent: req.getParent(),
-        // The reference is URN::ID; the ID is an output reference, the URN names the provider.
-        provider: req.getProvider().split('::').slice(0, -1).join('::'),
-        dependencies: req.getDependenciesList(),
-        deleteBeforeReplace: req.getDeletebeforereplace(),
-        ignoreChanges: req.getIgnorechangesList(),
-        retainOnDelete: req.getRetainondelete(),
-        inputs: plain(req.getObject()?.toJavaScript() ?? {}) as JsonObject,
-      });
-    }
-    callback(err, response);
+onRegistered((req, urn) => {
+  resources.push({
+    urn,
+    type: req.getType(),
+    name: req.getName(),
+    custom: req.getCustom(),
+    parent: req.getParent(),
+    // The reference is URN::ID; the ID is an output reference, the URN names the provider.
+    provider: req.getProvider().split('::').slice(0, -1).join('::'),
+    dependencies: req.getDependenciesList(),
+    deleteBeforeReplace: req.getDeletebeforereplace(),
+    ignoreChanges: req.getIgnorechangesList(),
+    retainOnDelete: req.getRetainondelete(),
+    inputs: plain(req.getObject()?.toJavaScript() ?? {}) as JsonObject,
   });
-};
+});
 
 const exported = await importProgram();
 const outputs: JsonObject = {};

@@ -21,11 +21,12 @@ export interface Deployment {
   secretValues: string[];
 }
 
-// The subset of the gRPC request and monitor the harness touches.
-interface RegisterRequest {
+// The subset of the gRPC request and monitor the recordings touch.
+export interface RegisterRequest {
   getType(): string;
   getName(): string;
   getParent(): string;
+  getCustom(): boolean;
   getProvider(): string;
   getDependenciesList(): string[];
   getDeletebeforereplace(): boolean;
@@ -38,6 +39,21 @@ interface RegisterRequest {
 type Callback = (err: unknown, response?: { getUrn(): string }) => void;
 interface Monitor {
   registerResource(req: RegisterRequest, callback: Callback): void;
+}
+
+/**
+ * Calls `record` with every RegisterResource request the mocked engine accepted and the URN it
+ * gave; call after `setMocks`, which installs the monitor this wraps.
+ */
+export function onRegistered(record: (req: RegisterRequest, urn: string) => void): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    register(req, (err, response) => {
+      if (!err && response) record(req, response.getUrn());
+      callback(err, response);
+    });
+  };
 }
 
 function digest(text: string): string {
@@ -126,28 +142,21 @@ export async function deploy(
 
   await pulumi.runtime.setMocks(mocks(generated, calls), PROJECT, stack, false);
   pulumi.runtime.setAllConfig(config, secretKeys);
-  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, callback) => {
-    register(req, (err, response) => {
-      if (!err && response) {
-        resources.push({
-          type: req.getType(),
-          name: req.getName(),
-          urn: response.getUrn(),
-          parent: req.getParent(),
-          provider: req.getProvider(),
-          dependencies: req.getDependenciesList(),
-          deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
-          ignoreChanges: req.getIgnorechangesList(),
-          additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-          retainOnDelete: req.getRetainondelete(),
-          raw: req.getObject()?.toJavaScript() ?? {},
-        });
-      }
-      callback(err, response);
+  onRegistered((req, urn) => {
+    resources.push({
+      type: req.getType(),
+      name: req.getName(),
+      urn,
+      parent: req.getParent(),
+      provider: req.getProvider(),
+      dependencies: req.getDependenciesList(),
+      deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
+      ignoreChanges: req.getIgnorechangesList(),
+      additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+      retainOnDelete: req.getRetainondelete(),
+      raw: req.getObject()?.toJavaScript() ?? {},
     });
-  };
+  });
 
   const cwd = process.cwd();
   const exported = await importProgram();

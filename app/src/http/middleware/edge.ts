@@ -17,6 +17,11 @@ export interface EdgeOptions {
   draining?: () => boolean;
 }
 
+/** The status the client got: Koa's, or the one a relayed stream wrote itself. */
+export function responseStatus(ctx: Context): number {
+  return ctx.respond === false ? ctx.res.statusCode : ctx.status;
+}
+
 /**
  * What every request goes through, in one layer (each layer of Koa's chain costs every request
  * a promise and a suspended frame): the request id, `Connection: close` while draining, errors
@@ -34,8 +39,7 @@ export function edge(o: EdgeOptions) {
       renderError(ctx, err, o.logger, o.secrets);
     } finally {
       const ms = performance.now() - started;
-      const s = ctx.state;
-      const status = s.clientGone ? 499 : ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      const status = ctx.state.clientGone ? 499 : responseStatus(ctx);
       logRequest(o.logger, ctx, status, ms, o.logBodies);
       countRequest(o.metrics, ctx, status, ms, o.modelLabel);
     }

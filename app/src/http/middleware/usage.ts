@@ -7,6 +7,7 @@ import type { RateLimiter } from '../../ratelimit/limiter.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
 import type { TokenCounts } from '../../usage/tokens.ts';
 import { limitsFor } from '../limits.ts';
+import { responseStatus } from './edge.ts';
 
 export interface UsageDeps {
   recorder: UsageRecorder;
@@ -34,9 +35,7 @@ export function recordUsage(deps: UsageDeps) {
       const s = ctx.state;
       const key = s.apiKey as ApiKeyIdentity | undefined;
       if (key) {
-        const status = s.clientGone
-          ? 499
-          : (failure?.status ?? (ctx.respond === false ? ctx.res.statusCode : ctx.status));
+        const status = s.clientGone ? 499 : (failure?.status ?? responseStatus(ctx));
         const counts = tokenCounts(
           s.usage,
           s.upstreamKeyId !== undefined && (status < 300 || s.clientGone),
