@@ -151,6 +151,22 @@ describe('upstream key pool: failover and self-healing', () => {
     }
   });
 
+  it('refreshes asked for while one runs (a slow database under load) all complete, none fails', async () => {
+    const app = await startAppInProcess(stack.env);
+    try {
+      const pool = app.services.pool;
+      await Promise.all([pool.refresh(), pool.refresh(), pool.refresh(), chat(app.url, proxyKey)]);
+      await pool.refresh();
+      assert.equal(pool.states.length, 3);
+      assert.deepEqual(
+        app.logs().filter((l) => l.level === 'error'),
+        [],
+      );
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('every key failing gives the 503 quickly', async () => {
     const app = await startAppInProcess(stack.env);
     try {

@@ -50,6 +50,8 @@ export class UpstreamPool {
   readonly #writes = new Set<Promise<unknown>>();
   readonly #lastWrite = new Map<number, Promise<unknown>>();
   #changedDuringLoad: Set<number> | undefined;
+  #running: Promise<void> | undefined;
+  #queued: Promise<void> | undefined;
 
   constructor(options: UpstreamPoolOptions) {
     this.#o = {
@@ -80,8 +82,33 @@ export class UpstreamPool {
     await Promise.allSettled([...this.#writes]);
   }
 
-  /** Re-reads the shared state, after this instance's own writes have landed (so it does not read them back stale). */
-  async refresh(): Promise<void> {
+  /**
+   * Re-reads the shared state, after this instance's own writes have landed (so it does not read
+   * them back stale). One load runs at a time: a refresh asked for during one runs once it is over
+   * (the running one may have read too early for the caller), and callers meanwhile share it.
+   */
+  refresh(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    if (!this.#running) return this.#run();
+    const queued = this.#running
+      .catch(() => {})
+      .then(() => {
+        this.#queued = undefined;
+        return this.#run();
+      });
+    this.#queued = queued;
+    return queued;
+  }
+
+  #run(): Promise<void> {
+    const run = this.#load().finally(() => {
+      if (this.#running === run) this.#running = undefined;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  async #load(): Promise<void> {
     await Promise.allSettled([...this.#writes]);
     this.#changedDuringLoad = new Set();
     const loaded = await this.#o.store.load();
