@@ -26,7 +26,8 @@ if (config.server.port === config.metrics.port) {
   process.exit(78);
 }
 const secrets = secretsOf(config);
-const logger = createLogger(config.log, 'gpt-proxy', asyncStdout());
+const logOutput = asyncStdout();
+const logger = createLogger(config.log, 'gpt-proxy', logOutput);
 const db = createPool(config.database, {
   onIdleError: (err) => logger.warn(errorFields(err, secrets), 'database connection lost'),
 });
@@ -50,6 +51,7 @@ server.listen(config.server.port, config.server.host, () => {
 drainOnSignals({
   server,
   logger,
+  flushLog: () => logOutput.drained(),
   onDrainStart: () => {
     draining = true;
   },

@@ -9,6 +9,8 @@ export interface DrainOptions {
   onDrainStart: () => void;
   /** Flushes and closes what the requests used, after the last one finished. */
   afterDrain: () => Promise<void>;
+  /** Resolves once the log lines written so far are out (the last ones, before exit). */
+  flushLog?: () => Promise<void>;
 }
 
 /**
@@ -35,6 +37,7 @@ export function drainOnSignals(options: DrainOptions): void {
     clearTimeout(cut);
     await options.afterDrain();
     options.logger.info('stopped');
+    await options.flushLog?.();
     process.exit(0);
   };
   process.on('SIGTERM', () => void drain('SIGTERM'));

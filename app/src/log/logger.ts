@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { Config } from '../config/index.ts';
+import { BlockWriter } from './block-writer.ts';
 import { describeError, redact } from './redact.ts';
 
 export type Logger = pino.Logger;
@@ -50,12 +51,13 @@ export function createLogger(log: Config['log'], name: string, destination?: pin
 /**
  * Standard output written asynchronously, in blocks of about 16 KB (some 45 access lines per system
  * call instead of one each), and at least every `flushMs` so a quiet server's lines still show up
- * promptly. pino flushes what is queued synchronously when the process exits, including on a fatal
- * error; only a kill -9 or power loss can lose the last lines.
+ * promptly. What is queued is written synchronously when the process exits, including after a
+ * fatal error; only a kill -9 or power loss can lose the last lines.
  */
-export function asyncStdout(flushMs = 500): pino.DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 16_000 });
+export function asyncStdout(flushMs = 500): BlockWriter {
+  const dest = new BlockWriter(1);
   setInterval(() => dest.flush(), flushMs).unref();
+  process.once('exit', () => dest.flushSync());
   return dest;
 }
 
