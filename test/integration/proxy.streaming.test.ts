@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_ANSWER } from '../fake-upstream/index.ts';
 import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
 import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
@@ -80,5 +82,44 @@ describe('proxy: streaming', () => {
     assert.equal(res.status, 502);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_error');
     stack.fake.clearKeyBehaviors();
+  });
+
+  it('a client that reads slowly gets every event, in order (the upstream is paused meanwhile)', async () => {
+    // ~8 MB of events: more than the sockets buffer, so the relay must wait for the client.
+    const answer = Array.from({ length: 40_000 }, (_, i) => `w${i}`).join(' ');
+    stack.fake.setAnswer(answer);
+    let upstreamWhileWaiting: string | undefined;
+    try {
+      const text = await new Promise<string>((resolve, reject) => {
+        const req = request(
+          `${app.url}/v1/chat/completions`,
+          { method: 'POST', headers: { ...auth, 'content-type': 'application/json' } },
+          (res) => {
+            res.pause();
+            const chunks: Buffer[] = [];
+            setTimeout(() => {
+              upstreamWhileWaiting = stack.fake.requests.at(-1)?.outcome;
+              res.on('data', (c: Buffer) => chunks.push(c)).resume();
+            }, 1_000);
+            res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+            res.once('error', reject);
+          },
+        );
+        req.once('error', reject);
+        req.end(JSON.stringify(CHAT));
+      });
+      const events = text.split('\n\n').filter((e) => e !== '');
+      assert.equal(events.at(-1), 'data: [DONE]');
+      const deltas = events
+        .slice(0, -1)
+        .map((e) => JSON.parse(e.slice('data: '.length)).choices[0]?.delta?.content ?? '')
+        .join('');
+      assert.equal(deltas.length, answer.length);
+      assert.ok(deltas === answer, 'the streamed text is the answer, in order');
+      // Had the proxy read on regardless, the upstream would have finished long before.
+      assert.equal(upstreamWhileWaiting, 'pending', 'the upstream was still sending while the client waited');
+    } finally {
+      stack.fake.setAnswer(DEFAULT_ANSWER);
+    }
   });
 });
