@@ -16,6 +16,8 @@ import { childPids, type PinnedProcess, spawnPinned } from './procs.ts';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const PASSTHROUGH = root('bench/passthrough.ts');
+/** The fake upstream's one key (a made-up value: the fake accepts the keys it is given). */
+export const BENCH_UPSTREAM_KEY = 'sk-bench-upstream-key-0000000000000001';
 const MAIN = { dist: root('dist/app/src/main.js'), src: root('app/src/main.ts') };
 
 export interface BenchOptions {
@@ -118,7 +120,7 @@ export async function startPassthrough(fakeUrl: string, core: number, logFile: s
 
 export async function startBench(o: BenchOptions): Promise<Bench> {
   const logDir = mkdtempSync(join(tmpdir(), 'gpt-proxy-bench-'));
-  const stack = await startStack({ upstreamKeys: ['sk-bench-upstream-key-0000000000000001'] });
+  const stack = await startStack({ upstreamKeys: [BENCH_UPSTREAM_KEY] });
   const started: PinnedProcess[] = [];
   const close = async (keepLogs = false) => {
     for (const p of [...started].reverse()) await p.stop(40_000);
