@@ -61,6 +61,20 @@ describe('stream usage filter on blocks', () => {
     }
   });
 
+  it('finds a report written with a space (`"usage": {`), and not one quoted inside content', () => {
+    const quoted = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: '"usage":{"prompt_tokens":1}' } }], usage: null })}\n\n`;
+    const spaced = USAGE.replace('"usage":{', '"usage": {');
+    for (const size of [7, 4096]) {
+      const tracker = new StreamUsage('chat/completions', false);
+      assert.equal(
+        relay(quoted + chunk(1) + spaced + DONE, size, tracker.filterBlock),
+        quoted + chunk(1) + DONE,
+      );
+      assert.deepEqual(tracker.usage, { prompt: 9, completion: 3, total: 12 });
+      assert.equal(tracker.contentEvents, 2);
+    }
+  });
+
   it('keeps the usage chunk when the client asked for it; byte for byte', () => {
     const tracker = new StreamUsage('chat/completions', true);
     assert.equal(relay(stream, 4096, tracker.filterBlock), stream);
