@@ -32,6 +32,31 @@ describe('BlockWriter (the log destination)', () => {
     }
   });
 
+  it('drained() waits out a full pipe, lines written meanwhile included', async () => {
+    // `cat` starts reading after 300 ms; its stdin is a non-blocking socket pair that holds far
+    // less than 4 MB. Right after drained() resolves it is closed: any line the writer still held
+    // would be missing.
+    const cat = spawn('sh', ['-c', 'sleep 0.3; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const out: Buffer[] = [];
+      cat.stdout.on('data', (d: Buffer) => out.push(d));
+      const fd = (cat.stdin as unknown as { _handle: { fd: number } })._handle.fd;
+      const w = new BlockWriter(fd);
+      for (let i = 0; i < 20_000; i++) w.write(line(i)); // ~4 MB: the socket pair is full long before
+      const drained = w.drained();
+      for (let i = 20_000; i < 21_000; i++) w.write(line(i)); // queued behind the retry
+      await drained;
+      cat.stdin.end();
+      await new Promise((r) => cat.once('close', r));
+      assert.equal(
+        Buffer.concat(out).toString('utf8'),
+        Array.from({ length: 21_000 }, (_, i) => line(i)).join(''),
+      );
+    } finally {
+      cat.kill();
+    }
+  });
+
   it('loses nothing through a full non-blocking pipe, and writes the rest at exit', async () => {
     // The child makes its stdout pipe non-blocking (as a pipe handle does) and writes ~4 MB while
     // the parent is not reading: the pipe fills (EAGAIN, partial writes, retries on a timer). It

@@ -39,28 +39,30 @@ export class BlockWriter {
   /** Writes whatever is queued now, unless a full pipe is being waited for (the retry takes it). */
   flush(): void {
     if (this.#retry !== undefined) return;
-    this.#writeSome();
+    while (!this.#empty() && this.#writeSome()) {}
   }
 
-  /** Resolves once every line written so far has gone out. */
+  /** Resolves once every line written so far (and meanwhile) has gone out. */
   async drained(): Promise<void> {
-    this.flush();
-    while (this.#pending !== undefined) await new Promise((r) => setTimeout(r, RETRY_MS));
+    for (this.flush(); !this.#empty(); this.flush()) await new Promise((r) => setTimeout(r, RETRY_MS));
   }
 
   /** Writes all that is queued, waiting out a full pipe: for the process's exit. */
   flushSync(): void {
     clearTimeout(this.#retry);
     this.#retry = undefined;
-    while (this.#pending !== undefined || this.#lines.length > 0) {
+    while (!this.#empty()) {
       if (!this.#writeSome()) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_MS);
     }
   }
 
-  /** One write of the pending rest or the queued lines; false when the pipe was full. */
+  #empty(): boolean {
+    return this.#pending === undefined && this.#lines.length === 0;
+  }
+
+  /** One write of the pending rest or else the queued lines; false when the pipe was full. */
   #writeSome(): boolean {
     if (this.#pending === undefined) {
-      if (this.#lines.length === 0) return true;
       this.#pending = Buffer.from(this.#lines.join(''));
       this.#lines = [];
       this.#queued = 0;
