@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { loadConfigOrExit } from './config/index.ts';
 import { createPool } from './db/pool.ts';
 import { buildApp } from './http/app.ts';
-import { asyncStdout, createLogger, errorFields } from './log/logger.ts';
+import { bufferedStdout, createLogger, errorFields } from './log/logger.ts';
 import { secretsOf } from './log/redact.ts';
 import { createRegistry, startMetricsServer } from './metrics/server.ts';
 import { createRedis } from './redis/client.ts';
@@ -26,7 +26,7 @@ if (config.server.port === config.metrics.port) {
   process.exit(78);
 }
 const secrets = secretsOf(config);
-const logOutput = asyncStdout();
+const logOutput = bufferedStdout();
 const logger = createLogger(config.log, 'gpt-proxy', logOutput);
 const db = createPool(config.database, {
   onIdleError: (err) => logger.warn(errorFields(err, secrets), 'database connection lost'),

@@ -1,6 +1,9 @@
 import { writeSync } from 'node:fs';
 
 const RETRY_MS = 10;
+const NAP = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks the thread for `ms` (only at exit, when a full pipe must be waited out). */
+const sleepSync = (ms: number) => Atomics.wait(NAP, 0, 0, ms);
 
 /**
  * A pino destination that writes log lines to a file descriptor in blocks: lines wait in an array
@@ -52,7 +55,7 @@ export class BlockWriter {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     while (!this.#empty()) {
-      if (!this.#writeSome()) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, RETRY_MS);
+      if (!this.#writeSome()) sleepSync(RETRY_MS);
     }
   }
 

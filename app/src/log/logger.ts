@@ -49,12 +49,12 @@ export function createLogger(log: Config['log'], name: string, destination?: pin
 }
 
 /**
- * Standard output written asynchronously, in blocks of about 16 KB (some 45 access lines per system
- * call instead of one each), and at least every `flushMs` so a quiet server's lines still show up
- * promptly. What is queued is written synchronously when the process exits, including after a
- * fatal error; only a kill -9 or power loss can lose the last lines.
+ * Standard output in blocks of about 16 KB (some 45 access lines per system call instead of one
+ * each), written at least every `flushMs` so a quiet server's lines still show up promptly, and
+ * all at the process's exit, including after a fatal error: only a kill -9 or power loss can lose
+ * the last lines.
  */
-export function asyncStdout(flushMs = 500): BlockWriter {
+export function bufferedStdout(flushMs = 500): BlockWriter {
   const dest = new BlockWriter(1);
   setInterval(() => dest.flush(), flushMs).unref();
   process.once('exit', () => dest.flushSync());

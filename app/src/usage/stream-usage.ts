@@ -118,19 +118,15 @@ const ASK_USAGE = Buffer.from(',"stream_options":{"include_usage":true}');
 export function withUsageRequested(
   json: Record<string, unknown>,
   raw?: Buffer,
-): { body: Buffer; clientAsked: boolean } | undefined {
+): { body: Buffer } | undefined {
   const options = json.stream_options;
   const current = options && typeof options === 'object' ? (options as Record<string, unknown>) : {};
   if (current.include_usage === true) return undefined;
   const close = raw?.lastIndexOf(0x7d) ?? -1;
   if (raw !== undefined && options === undefined && close > 0 && Object.keys(json).length > 0) {
-    return {
-      body: Buffer.concat([raw.subarray(0, close), ASK_USAGE, raw.subarray(close)]),
-      clientAsked: false,
-    };
+    return { body: Buffer.concat([raw.subarray(0, close), ASK_USAGE, raw.subarray(close)]) };
   }
   return {
     body: Buffer.from(JSON.stringify({ ...json, stream_options: { ...current, include_usage: true } })),
-    clientAsked: false,
   };
 }
