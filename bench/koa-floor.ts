@@ -6,7 +6,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Agent } from 'undici';
-import { requestBuffered } from '../app/src/upstream/buffered-request.ts';
+import { requestUpstream } from '../app/src/upstream/upstream-request.ts';
 import { BENCH_UPSTREAM_KEY } from './setup.ts';
 
 const upstream = new URL(process.env.OPENAI_BASE_URL ?? 'http://127.0.0.1:1/v1');
@@ -21,7 +21,7 @@ router.get('/health/live', (ctx) => {
 router.post('/v1/chat/completions', async (ctx) => {
   const chunks: Buffer[] = [];
   await new Promise((resolve) => ctx.req.on('data', (c: Buffer) => chunks.push(c)).once('end', resolve));
-  const answer = await requestBuffered(
+  const answer = await requestUpstream(
     agent,
     {
       origin: upstream.origin,
@@ -35,7 +35,7 @@ router.post('/v1/chat/completions', async (ctx) => {
       body: Buffer.concat(chunks),
     },
     never,
-    64 * 1024,
+    { errorBodyLimit: 64 * 1024, streamSuccess: false },
   );
   ctx.status = answer.statusCode;
   for (const [name, value] of Object.entries(answer.headers))

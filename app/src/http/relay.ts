@@ -1,8 +1,8 @@
-import { once } from 'node:events';
 import type { Context } from 'koa';
 import type { ErrorBody } from '../errors.ts';
 import { clientHeaders } from '../upstream/response-headers.ts';
-import { SseBlocks } from './sse.ts';
+import type { UpstreamBody } from '../upstream/upstream-request.ts';
+import { LF2, SseBlocks } from './sse.ts';
 
 export interface StreamOutcome {
   /** The upstream finished the stream. */
@@ -29,13 +29,9 @@ const MID_STREAM_ERROR: ErrorBody = {
  * and the stream ends without [DONE]; if the client leaves, `abort` cancels the upstream at once.
  * Awaited by the route, so the request is not finished (or logged) until the stream is.
  */
-export async function relayEventStream(
+export function relayEventStream(
   ctx: Context,
-  upstream: {
-    status: number;
-    headers: Record<string, string | string[] | undefined>;
-    body: AsyncIterable<Buffer> & { readableLength?: number };
-  },
+  upstream: { status: number; headers: Record<string, string | string[] | undefined>; body: UpstreamBody },
   abort: AbortController,
   filter: EventFilter = (events) => events,
 ): Promise<StreamOutcome> {
@@ -48,29 +44,84 @@ export async function relayEventStream(
   res.setHeader('x-accel-buffering', 'no');
   // The headers go out with the first events when those have already arrived (one write, not
   // two); otherwise at once, so the client sees the answer begin while the model thinks.
-  if (!((upstream.body.readableLength ?? 0) > 0)) res.flushHeaders();
+  if (upstream.body.waitingBytes === 0) res.flushHeaders();
 
+  const body = upstream.body;
   const blocks = new SseBlocks();
-  const send = async (out: Buffer | string) => {
-    if (out.length > 0 && !res.write(out)) await once(res, 'drain', { signal: abort.signal });
+  let draining = false;
+  const resume = () => {
+    draining = false;
+    body.resume();
   };
-  try {
-    // The events a chunk completed go out together, in one write: each is still sent the moment
-    // it is complete, without a socket write (and a system call) per event.
-    for await (const chunk of upstream.body) {
-      const events = blocks.push(chunk);
-      if (events !== undefined) await send(filter(events));
-    }
-    const rest = blocks.end();
-    if (rest !== undefined) await send(filter(Buffer.concat([rest, Buffer.from('\n\n')])));
-    res.end();
-    return { completed: true, clientGone: false };
-  } catch {
-    if (abort.signal.aborted || res.destroyed) {
-      res.destroy();
-      return { completed: false, clientGone: true };
-    }
-    res.end(`data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`);
-    return { completed: false, clientGone: false };
-  }
+  return new Promise((resolve) => {
+    let arrived: Buffer[] = [];
+    let ended = false;
+    let failure: { error: unknown } | undefined;
+    let scheduled = false;
+    let finished = false;
+    const finish = (outcome: StreamOutcome) => {
+      finished = true;
+      resolve(outcome);
+    };
+    // What one read of the upstream socket brought (undici parses it in one go, a chunk per
+    // HTTP chunk) is forwarded together, after that read: the events it completed in one write,
+    // and, when the stream ended in the same read, the end of the response in the same write.
+    const forward = () => {
+      scheduled = false;
+      if (finished) return;
+      let out: Buffer | string = '';
+      try {
+        const chunk = arrived.length === 1 ? (arrived[0] as Buffer) : Buffer.concat(arrived);
+        arrived = [];
+        const events = chunk.length > 0 ? blocks.push(chunk) : undefined;
+        if (events !== undefined) out = filter(events);
+        if (ended) {
+          const rest = blocks.end();
+          if (rest !== undefined) out = concat(out, filter(Buffer.concat([rest, LF2])));
+        }
+      } catch {
+        body.pause();
+        failure ??= { error: new Error('the stream could not be relayed') };
+      }
+      if (failure !== undefined) {
+        if (abort.signal.aborted || res.destroyed) {
+          res.destroy();
+          return finish({ completed: false, clientGone: true });
+        }
+        res.end(concat(out, `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`));
+        return finish({ completed: false, clientGone: false });
+      }
+      if (ended) {
+        res.end(out);
+        return finish({ completed: true, clientGone: false });
+      }
+      if (out.length > 0 && !res.write(out) && !draining) {
+        draining = true;
+        body.pause();
+        res.once('drain', resume);
+      }
+    };
+    const later = () => {
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(forward);
+    };
+    body.attach({
+      data(chunk) {
+        arrived.push(chunk);
+        later();
+      },
+      end() {
+        ended = true;
+        later();
+      },
+      error(error) {
+        failure = { error };
+        later();
+      },
+    });
+  });
 }
+
+const concat = (a: Buffer | string, b: Buffer | string): Buffer | string =>
+  a.length === 0 ? b : b.length === 0 ? a : Buffer.concat([Buffer.from(a), Buffer.from(b)]);

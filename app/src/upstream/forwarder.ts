@@ -1,10 +1,10 @@
 import { Agent, type Dispatcher } from 'undici';
 import { ApiError } from '../errors.ts';
-import { requestBuffered } from './buffered-request.ts';
 import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
 import { Deadline } from './deadline.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
 import type { Operation, Provider, UpstreamKey } from './types.ts';
+import { requestUpstream, type UpstreamBody } from './upstream-request.ts';
 
 export interface ForwarderTimeouts {
   connectMs: number;
@@ -31,8 +31,8 @@ export interface Relayable {
   attempts: number;
   status: number;
   headers: Dispatcher.ResponseData['headers'];
-  /** Unread body (2xx) or the already-read error body (4xx). */
-  body: Dispatcher.ResponseData['body'] | Buffer;
+  /** The body as it arrives (a 2xx stream), or read whole (JSON, or the error body of a 4xx). */
+  body: UpstreamBody | Buffer;
 }
 
 export interface ForwardRequest {
@@ -107,7 +107,7 @@ export class Forwarder {
           // bounded by undici's body timeout instead, and still follows the client until it closes.
           if (!Buffer.isBuffer(result.relay.body)) {
             budget.stopClock();
-            result.relay.body.once('close', () => budget.release());
+            result.relay.body.onSettled(() => budget.release());
             handedOver = true;
           }
           return { ...result.relay, attempts: i + 1 };
@@ -138,11 +138,12 @@ export class Forwarder {
       },
       body: candidate.target.body ?? req.body,
     };
-    let res: { statusCode: number; headers: Relayable['headers']; body: Relayable['body'] };
+    let res: Awaited<ReturnType<typeof requestUpstream>>;
     try {
-      res = req.buffer
-        ? await requestBuffered(this.#agent, options, signal, ERROR_BODY_LIMIT)
-        : await this.#agent.request({ ...options, signal });
+      res = await requestUpstream(this.#agent, options, signal, {
+        errorBodyLimit: ERROR_BODY_LIMIT,
+        streamSuccess: !req.buffer,
+      });
     } catch (err) {
       return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
     }
@@ -152,9 +153,8 @@ export class Forwarder {
         relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body: res.body },
       };
     }
-    const body = Buffer.isBuffer(res.body)
-      ? res.body
-      : await readBounded(res.body, ERROR_BODY_LIMIT).catch(() => Buffer.alloc(0));
+    // Only a 2xx body is handed over unread.
+    const body = res.body as Buffer;
     const outcome = classifyAnswer({
       status: res.statusCode,
       headers: res.headers,
@@ -194,14 +194,4 @@ function failureError(last: Outcome | undefined, deadlineHit: boolean): ApiError
     'upstream_unavailable',
     'Every upstream key is cooling down or disabled; retry shortly.',
   );
-}
-
-async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
-    size += chunk.length;
-  }
-  return Buffer.concat(chunks);
 }

@@ -85,9 +85,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
       ctx.state.completionEstimate = tracker.contentEvents;
       return;
     }
-    const buffered = Buffer.isBuffer(answer.body)
-      ? answer.body
-      : Buffer.from(await answer.body.arrayBuffer());
+    const buffered = Buffer.isBuffer(answer.body) ? answer.body : await answer.body.bytes();
     ctx.status = answer.status;
     ctx.set(clientHeaders(answer.headers));
     ctx.body = buffered;
