@@ -5,7 +5,7 @@
 // with the others, so drift on a shared machine affects both alike.
 //   node bench/quick.ts [--duration 6] [--runs 2] [--app dist|src] [--profile DIR] [--env NAME=VALUE]...
 //                       [--mode json|stream] [--target proxy|passthrough|proxyB]
-//                       [--b-main FILE] [--b-env NAME=VALUE]...
+//                       [--b-main FILE] [--b-env NAME=VALUE]... [--b-node-arg=--FLAG]...
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
@@ -30,6 +30,7 @@ const { values: o } = parseArgs({
     target: { type: 'string' },
     'b-main': { type: 'string' },
     'b-env': { type: 'string', multiple: true, default: [] },
+    'b-node-arg': { type: 'string', multiple: true, default: [] },
     hold: { type: 'string', default: '0' },
   },
 });
@@ -41,12 +42,13 @@ const bench = await startBench({
   env: envOf(o.env),
 });
 const proxyB =
-  o['b-main'] !== undefined || o['b-env'].length > 0
+  o['b-main'] !== undefined || o['b-env'].length > 0 || o['b-node-arg'].length > 0
     ? await startProxy(bench.stack, bench.fake.url, {
         core: 0,
         logFile: join(bench.logDir, 'proxyB.log'),
         main: o['b-main'],
         env: envOf(o['b-env']),
+        nodeArgs: o['b-node-arg'],
       })
     : undefined;
 if (proxyB) bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });

@@ -74,6 +74,8 @@ export async function startProxy(
     main?: string;
     profileDir?: string;
     env?: Record<string, string>;
+    /** Extra flags for node (V8 flags such as --single-threaded-gc cannot go in NODE_OPTIONS). */
+    nodeArgs?: string[];
   },
 ): Promise<Server> {
   const main = o.main ?? MAIN[o.app ?? 'dist'];
@@ -82,20 +84,25 @@ export async function startProxy(
   const port = await freePort();
   const metricsPort = await freePort();
   const profile = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-  const proc = await spawnPinned('proxy', o.core, [...profile, '--max-semi-space-size=16', main], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      ...stack.env,
-      OPENAI_BASE_URL: `${fakeUrl}/v1`,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      METRICS_PORT: String(metricsPort),
-      LOG_LEVEL: 'info',
-      ...o.env,
+  const proc = await spawnPinned(
+    'proxy',
+    o.core,
+    [...profile, '--max-semi-space-size=16', ...(o.nodeArgs ?? []), main],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'production',
+        ...stack.env,
+        OPENAI_BASE_URL: `${fakeUrl}/v1`,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        METRICS_PORT: String(metricsPort),
+        LOG_LEVEL: 'info',
+        ...o.env,
+      },
+      logFile: o.logFile,
     },
-    logFile: o.logFile,
-  });
+  );
   const url = `http://127.0.0.1:${port}`;
   await answers(proc, `${url}/health/live`, 'the proxy');
   return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
