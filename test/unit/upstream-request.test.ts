@@ -66,7 +66,10 @@ describe('requestUpstream', () => {
     // The server wrote all of it at once; only about 64 KiB (plus what one socket read brought)
     // may wait in memory before the reading stops.
     assert.ok(body.waitingBytes > 0, 'the first chunks wait for the reader');
-    assert.ok(body.waitingBytes < 512 * 1024, `${body.waitingBytes} bytes waited: the upstream was not paused`);
+    assert.ok(
+      body.waitingBytes < 512 * 1024,
+      `${body.waitingBytes} bytes waited: the upstream was not paused`,
+    );
     assert.equal(settled, false);
     const { data, error } = await collect(body);
     assert.equal(error, undefined);
