@@ -57,6 +57,7 @@ export function relayEventStream(
     let arrived: Buffer[] = [];
     let ended = false;
     let failure: { error: unknown } | undefined;
+    let ownFault = false;
     let scheduled = false;
     let finished = false;
     const finish = (outcome: StreamOutcome) => {
@@ -79,9 +80,11 @@ export function relayEventStream(
           const rest = blocks.end();
           if (rest !== undefined) out = concat(out, filter(Buffer.concat([rest, LF2])));
         }
-      } catch {
-        body.pause();
-        failure ??= { error: new Error('the stream could not be relayed') };
+      } catch (error) {
+        // Our own fault (the filter): the client is told as for an upstream failure, and the
+        // upstream request, which may still be sending, is cancelled.
+        ownFault = true;
+        failure ??= { error };
       }
       if (failure !== undefined) {
         if (abort.signal.aborted || res.destroyed) {
@@ -89,6 +92,7 @@ export function relayEventStream(
           return finish({ completed: false, clientGone: true });
         }
         res.end(concat(out, `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`));
+        if (ownFault) abort.abort();
         return finish({ completed: false, clientGone: false });
       }
       if (ended) {
