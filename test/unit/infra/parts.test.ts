@@ -85,9 +85,14 @@ describe("nginx's health check", () => {
   it('passes only when stub_status answers', async () => {
     const port = await freePort();
     let answer = 'Active connections: 1\n';
+    // bash's printf may send the request in more than one write (its stdout is line-buffered),
+    // so the request is read up to its blank line, as nginx would.
     const server = createServer((socket) => {
-      socket.once('data', (request) => {
-        const ok = String(request).startsWith('GET /stub_status HTTP/1.0\r\n\r\n');
+      let request = '';
+      socket.on('data', (chunk) => {
+        request += String(chunk);
+        if (!request.includes('\r\n\r\n')) return;
+        const ok = request === 'GET /stub_status HTTP/1.0\r\n\r\n';
         socket.end(`HTTP/1.1 ${ok ? 200 : 400} X\r\n\r\n${ok ? answer : ''}`);
       });
     });
