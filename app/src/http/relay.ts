@@ -48,11 +48,6 @@ export function relayEventStream(
 
   const body = upstream.body;
   const blocks = new SseBlocks();
-  let draining = false;
-  const resume = () => {
-    draining = false;
-    body.resume();
-  };
   return new Promise((resolve) => {
     let arrived: Buffer[] = [];
     let ended = false;
@@ -60,6 +55,11 @@ export function relayEventStream(
     let ownFault = false;
     let scheduled = false;
     let finished = false;
+    let draining = false;
+    const resume = () => {
+      draining = false;
+      body.resume();
+    };
     const finish = (outcome: StreamOutcome) => {
       finished = true;
       resolve(outcome);
@@ -92,7 +92,7 @@ export function relayEventStream(
           return finish({ completed: false, clientGone: true });
         }
         res.end(concat(out, `data: ${JSON.stringify(MID_STREAM_ERROR)}\n\n`));
-        if (ownFault) abort.abort();
+        if (ownFault) body.cancel(new Error('the stream could not be relayed'));
         return finish({ completed: false, clientGone: false });
       }
       if (ended) {

@@ -4,7 +4,7 @@ import { classifyAnswer, classifyTransportError, type Outcome } from './classify
 import { Deadline } from './deadline.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
 import type { Operation, Provider, UpstreamKey } from './types.ts';
-import { requestUpstream, type UpstreamBody } from './upstream-request.ts';
+import { requestUpstream, type UpstreamAnswer, type UpstreamBody } from './upstream-request.ts';
 
 export interface ForwarderTimeouts {
   connectMs: number;
@@ -138,7 +138,7 @@ export class Forwarder {
       },
       body: candidate.target.body ?? req.body,
     };
-    let res: Awaited<ReturnType<typeof requestUpstream>>;
+    let res: UpstreamAnswer;
     try {
       res = await requestUpstream(this.#agent, options, signal, {
         errorBodyLimit: ERROR_BODY_LIMIT,

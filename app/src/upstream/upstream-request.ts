@@ -151,6 +151,11 @@ export class UpstreamBody {
     this.#controller.resume();
   }
 
+  /** Cancels the upstream request (the reader gave up on the body); the sink gets `reason`. */
+  cancel(reason: Error): void {
+    this.#controller.abort(reason);
+  }
+
   /** Calls `fn` once the body has ended or failed (at once if it has). */
   onSettled(fn: () => void): void {
     if (this.#outcome !== undefined) fn();
