@@ -263,6 +263,30 @@ describe('usage accounting', () => {
     }
   });
 
+  it('a model name with a NUL in it is recorded, and the rows after it still arrive', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      const odd = await post(app.url, key, { ...CHAT, model: 'gpt-4o\u0000x' });
+      assert.equal(odd.status, 404);
+      assert.equal(odd.body.error.code, 'model_not_found');
+      assert.equal((await post(app.url, key)).status, 200);
+      await waitFor(async () => (await usageRows(stack, id)).length === 2, {
+        timeoutMs: 3_000,
+        what: 'both rows',
+      });
+      const rows = await usageRows(stack, id);
+      assert.deepEqual(
+        rows.map((r) => [r.model, r.status_code]).sort((a, b) => a[1] - b[1]),
+        [
+          ['gpt-4o', 200],
+          ['gpt-4o\uFFFDx', 404],
+        ],
+      );
+    } finally {
+      await app.stop();
+    }
+  });
   it('Postgres stopped mid-load and started again: every row arrives', async () => {
     const app = await startAppInProcess(stack.env, { usageFlushMs: 50, authTtlMs: 1_000 });
     try {

@@ -18,7 +18,8 @@ export interface UsageRow {
   errorCode: string | null;
   latencyMs: number;
   stream: boolean;
-  createdAt: Date;
+  /** When the request ended, in epoch milliseconds. */
+  createdAtMs: number;
 }
 
 export interface UsageRecorderOptions {
@@ -32,12 +33,17 @@ export interface UsageRecorderOptions {
   onDropped?: (count: number) => void;
 }
 
-// One statement per batch: arrays in, rows out. The app-made id makes a retried batch harmless.
+// One statement per batch: one array literal per column in, rows out (see `columns`). The app-made
+// id makes a retried batch harmless.
 const INSERT = `
   INSERT INTO usage_logs (id, request_id, api_key_id, user_id, upstream_key_id, route, model, prompt_tokens,
     completion_tokens, total_tokens, estimated, status_code, error_code, latency_ms, stream, created_at)
-  SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::int[],
-    $9::int[], $10::int[], $11::bool[], $12::smallint[], $13::text[], $14::int[], $15::bool[], $16::timestamptz[])
+  SELECT id, request_id, api_key_id, user_id, upstream_key_id, route, model, prompt_tokens, completion_tokens,
+    total_tokens, estimated, status_code, error_code, latency_ms, stream, to_timestamp(created_ms / 1000.0)
+  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[], $8::int[],
+    $9::int[], $10::int[], $11::bool[], $12::smallint[], $13::text[], $14::int[], $15::bool[], $16::float8[])
+    AS t(id, request_id, api_key_id, user_id, upstream_key_id, route, model, prompt_tokens, completion_tokens,
+      total_tokens, estimated, status_code, error_code, latency_ms, stream, created_ms)
   ON CONFLICT (id) DO NOTHING`;
 
 /**
@@ -127,24 +133,48 @@ export class UsageRecorder {
   }
 }
 
-function columns(rows: UsageRow[]): unknown[][] {
-  const pick = <T>(f: (r: UsageRow) => T) => rows.map(f);
+/**
+ * The batch as one Postgres array literal per column. Built by hand because pg's generic array
+ * encoding (a type check and an escaping pass per element) cost several µs per row on the proxy's
+ * core, where every request pays for its row.
+ */
+function columns(rows: UsageRow[]): string[] {
+  const list = (f: (r: UsageRow) => string) => `{${rows.map(f).join(',')}}`;
   return [
-    pick((r) => r.id),
-    pick((r) => r.requestId),
-    pick((r) => r.apiKeyId),
-    pick((r) => r.userId),
-    pick((r) => r.upstreamKeyId),
-    pick((r) => r.route),
-    pick((r) => r.model),
-    pick((r) => r.promptTokens),
-    pick((r) => r.completionTokens),
-    pick((r) => r.totalTokens),
-    pick((r) => r.estimated),
-    pick((r) => r.statusCode),
-    pick((r) => r.errorCode),
-    pick((r) => r.latencyMs),
-    pick((r) => r.stream),
-    pick((r) => r.createdAt),
+    list((r) => r.id),
+    list((r) => text(r.requestId)),
+    list((r) => int(r.apiKeyId)),
+    list((r) => int(r.userId)),
+    list((r) => int(r.upstreamKeyId)),
+    list((r) => text(r.route)),
+    list((r) => text(r.model)),
+    list((r) => int(r.promptTokens)),
+    list((r) => int(r.completionTokens)),
+    list((r) => int(r.totalTokens)),
+    list((r) => (r.estimated ? 't' : 'f')),
+    list((r) => int(r.statusCode)),
+    list((r) => text(r.errorCode)),
+    list((r) => int(r.latencyMs)),
+    list((r) => (r.stream ? 't' : 'f')),
+    list((r) => int(r.createdAtMs)),
   ];
+}
+
+/**
+ * An array element of type text: always quoted, so no value (not even `NULL`) is read as anything
+ * else. Postgres text cannot hold NUL, and a client can put one in a model name (`"\u0000"` is
+ * valid JSON): it becomes U+FFFD, since one such row would otherwise fail its whole batch on
+ * every retry.
+ */
+function text(value: string | null): string {
+  if (value === null) return 'NULL';
+  return `"${value.replace(SPECIAL, escapeChar)}"`;
+}
+
+const SPECIAL = /[\\"\0]/g;
+const escapeChar = (c: string) => (c === '\0' ? '\uFFFD' : `\\${c}`);
+
+/** An integer element (the row's numbers are whole by construction). */
+function int(value: number | null): string {
+  return value === null ? 'NULL' : String(value);
 }

@@ -57,7 +57,7 @@ export function recordUsage(deps: UsageDeps) {
           errorCode: failure?.code ?? (status >= 400 ? `upstream_${status}` : null),
           latencyMs: Math.round(performance.now() - started),
           stream: s.stream === true,
-          createdAt: new Date(),
+          createdAtMs: Date.now(),
         });
         if (counts.total > 0) {
           const model = deps.modelLabel(s.model);

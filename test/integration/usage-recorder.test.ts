@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { createProxyMetrics } from '../../app/src/metrics/proxy-metrics.ts';
+import { UsageRecorder, type UsageRow } from '../../app/src/usage/recorder.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
+
+function row(overrides: Partial<UsageRow> = {}): UsageRow {
+  return {
+    id: randomUUID(),
+    requestId: randomUUID(),
+    apiKeyId: 7,
+    userId: 3,
+    upstreamKeyId: null,
+    route: '/v1/chat/completions',
+    model: 'gpt-4o',
+    promptTokens: 12,
+    completionTokens: 34,
+    totalTokens: 46,
+    estimated: false,
+    statusCode: 200,
+    errorCode: null,
+    latencyMs: 5,
+    stream: true,
+    createdAtMs: Date.parse('2026-11-27T06:30:00.123Z'),
+    ...overrides,
+  };
+}
+
+describe('usage recorder against Postgres', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => {
+    await stack?.destroy();
+  });
+
+  it('writes every field exactly, whatever characters a client put in the model name', async () => {
+    const recorder = new UsageRecorder({ db: stack.db, metrics: createProxyMetrics(new Registry()) });
+    const awkward = [
+      'a"b',
+      'back\\slash',
+      '{braces},comma',
+      'NULL',
+      '',
+      ' spaced ',
+      'ünï😀',
+      'nul\u0000inside',
+    ];
+    const rows = [
+      row(),
+      row({
+        apiKeyId: null,
+        userId: null,
+        model: null,
+        errorCode: 'invalid_api_key',
+        statusCode: 401,
+        stream: false,
+        estimated: true,
+      }),
+      ...awkward.map((model) => row({ model, upstreamKeyId: 9, errorCode: 'upstream_429', statusCode: 429 })),
+    ];
+    for (const r of rows) recorder.record(r);
+    await recorder.flush();
+    assert.equal(recorder.buffered, 0, 'the batch was written');
+
+    const { rows: stored } = await stack.db.query(
+      `SELECT id, request_id, api_key_id, user_id, upstream_key_id, route, model, prompt_tokens, completion_tokens,
+              total_tokens, estimated, status_code, error_code, latency_ms, stream, created_at
+       FROM usage_logs WHERE id = ANY($1)`,
+      [rows.map((r) => r.id)],
+    );
+    const byId = new Map(stored.map((s) => [s.id, s]));
+    for (const r of rows) {
+      const s = byId.get(r.id);
+      assert.ok(s, `row ${r.model} stored`);
+      assert.deepEqual(
+        { ...s, created_at: s.created_at.getTime() },
+        {
+          id: r.id,
+          request_id: r.requestId,
+          api_key_id: r.apiKeyId,
+          user_id: r.userId,
+          upstream_key_id: r.upstreamKeyId,
+          route: r.route,
+          // Postgres text cannot hold NUL: it is stored as U+FFFD.
+          model: r.model?.replace('\u0000', '\uFFFD') ?? null,
+          prompt_tokens: r.promptTokens,
+          completion_tokens: r.completionTokens,
+          total_tokens: r.totalTokens,
+          estimated: r.estimated,
+          status_code: r.statusCode,
+          error_code: r.errorCode,
+          latency_ms: r.latencyMs,
+          stream: r.stream,
+          created_at: r.createdAtMs,
+        },
+      );
+    }
+  });
+});
