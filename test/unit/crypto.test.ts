@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { displayPrefix, hashApiKey, issueApiKey, looksLikeApiKey } from '../../app/src/crypto/api-keys.ts';
+import {
+  apiKeyDigest,
+  displayPrefix,
+  hashApiKey,
+  issueApiKey,
+  looksLikeApiKey,
+} from '../../app/src/crypto/api-keys.ts';
 import { DecryptionError, SecretBox } from '../../app/src/crypto/secret-box.ts';
 
 const hex = () => randomBytes(32).toString('hex');
@@ -65,6 +71,11 @@ describe('proxy API keys', () => {
     assert.equal(Buffer.from(issued.key.slice(6), 'base64url').length, 32);
     assert.deepEqual(issued.hash, hashApiKey(issued.key));
     assert.equal(issued.hash.length, 32);
+    assert.equal(
+      apiKeyDigest(issued.key),
+      issued.hash.toString('hex'),
+      'the per-request digest is the stored hash',
+    );
     assert.equal(issued.displayPrefix, displayPrefix(issued.key));
     assert.ok(issued.key.startsWith(issued.displayPrefix.slice(0, -1)));
     assert.ok(looksLikeApiKey(issued.key));

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { hashApiKey, looksLikeApiKey } from '../crypto/api-keys.ts';
+import { apiKeyDigest, looksLikeApiKey } from '../crypto/api-keys.ts';
 
 /** What the rest of the request needs to know about a valid proxy key. */
 export interface ApiKeyIdentity {
@@ -69,8 +69,7 @@ export class ApiKeyAuthenticator {
 
   async authenticate(presented: string): Promise<AuthResult> {
     if (!looksLikeApiKey(presented)) return { valid: false, reason: 'unknown' };
-    const hash = hashApiKey(presented);
-    const row = await this.#lookup(hash.toString('hex'), hash);
+    const row = await this.#lookup(apiKeyDigest(presented));
     if (!row) return { valid: false, reason: 'unknown' };
     if (row.status !== 'active') return { valid: false, reason: 'revoked' };
     if (row.user_disabled) return { valid: false, reason: 'user_disabled' };
@@ -93,12 +92,12 @@ export class ApiKeyAuthenticator {
     this.#cache.clear();
   }
 
-  async #lookup(hex: string, hash: Buffer): Promise<KeyRow | null> {
+  async #lookup(hex: string): Promise<KeyRow | null> {
     const cached = this.#cache.get(hex);
     if (cached && this.#now() - cached.fetchedAt < this.#ttlMs) return cached.row;
     const pending = this.#inflight.get(hex);
     if (pending) return pending;
-    const query = this.#query(hash)
+    const query = this.#query(Buffer.from(hex, 'hex'))
       .then(
         (row) => {
           if (this.#cache.size >= this.#maxEntries)
