@@ -3,6 +3,7 @@ import type { ApiKeyIdentity } from '../auth/api-key-auth.ts';
 import { ApiError } from '../errors.ts';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.ts';
 import type { Limits, RateLimiter } from '../ratelimit/limiter.ts';
+import { setHeaders } from './headers.ts';
 
 export interface LimitDeps {
   limiter: RateLimiter;
@@ -34,7 +35,7 @@ export async function enforceLimits(ctx: Context, deps: LimitDeps, tokens: numbe
     deps.metrics.failOpen.inc();
     return;
   }
-  ctx.set(decision.headers);
+  setHeaders(ctx, decision.headers);
   if (decision.kind === 'allowed') {
     ctx.state.reservedTokens = limits.tpm > 0 ? tokens : 0;
     return;

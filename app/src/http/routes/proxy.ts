@@ -6,6 +6,7 @@ import { clientHeaders, isEventStream } from '../../upstream/response-headers.ts
 import type { Operation } from '../../upstream/types.ts';
 import { StreamUsage, withUsageRequested } from '../../usage/stream-usage.ts';
 import { completionBudget, estimatePromptTokens, usageFromBody } from '../../usage/tokens.ts';
+import { setHeaders } from '../headers.ts';
 import { enforceLimits, type LimitDeps } from '../limits.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { type EventFilter, relayEventStream } from '../relay.ts';
@@ -87,7 +88,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     }
     const buffered = Buffer.isBuffer(answer.body) ? answer.body : await answer.body.bytes();
     ctx.status = answer.status;
-    ctx.set(clientHeaders(answer.headers));
+    setHeaders(ctx, clientHeaders(answer.headers));
     ctx.body = buffered;
     ctx.state.completionBody = buffered;
     if (answer.status < 300) ctx.state.usage = usageFromBody(buffered);
