@@ -10,5 +10,5 @@ export function adoptRequestId(ctx: Context): void {
   const given = ctx.get('x-request-id');
   const id = ACCEPTABLE.test(given) ? given : randomUUID();
   ctx.state.requestId = id;
-  ctx.set('x-request-id', id);
+  ctx.res.setHeader('x-request-id', id); // not ctx.set: see setHeaders in ../headers.ts
 }
