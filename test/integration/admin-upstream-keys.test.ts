@@ -206,6 +206,13 @@ describe('admin API: upstream keys', () => {
       'invalid_request',
       'endpoint',
     );
+    // A NUL would be percent-encoded by the URL parser but stored as sent, where Postgres refuses it.
+    assertError(
+      await add({ ...azure, endpoint: 'https://r.openai.azure.com/a\u0000b', deployments: ['d'] }),
+      400,
+      'invalid_request',
+      'endpoint',
+    );
     assertError(
       await add({ ...azure, endpoint: 'https://user:pw@r.openai.azure.com', deployments: ['d'] }),
       400,

@@ -119,6 +119,8 @@ describe('admin API: users', () => {
     );
     assertError(await post({ username: 'erin' }), 400, 'invalid_request', 'email');
     assertError(await post({ username: 'erin', email: 'not-an-email' }), 400, 'invalid_request', 'email');
+    // Postgres text cannot hold NUL: refused here as the client's mistake, not a database error.
+    assertError(await post({ username: 'erin', email: 'e\u0000@x.y' }), 400, 'invalid_request', 'email');
     assertError(
       await post({ username: 'erin', email: 'e@x.y', is_admin: 'yes' }),
       400,

@@ -7,6 +7,8 @@ const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const endpoint = z
   .string({ error: "'endpoint' must be a URL such as https://RESOURCE.openai.azure.com" })
   .max(2048, "'endpoint' is too long")
+  // The URL parser would percent-encode a control character, but the string is stored as sent.
+  .regex(/^[^\s\p{Cc}]*$/u, "'endpoint' must not contain spaces or control characters")
   .refine((s) => {
     try {
       const url = new URL(s);

@@ -12,7 +12,7 @@ const username = z
 const email = z
   .string({ error: "'email' is required and must be a string" })
   .max(254, "'email' must be at most 254 characters")
-  .regex(/^[^\s@]+@[^\s@]+$/, "'email' must be an email address");
+  .regex(/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u, "'email' must be an email address");
 const flag = (name: string) => z.boolean({ error: `'${name}' must be true or false` });
 
 export const createUserBody = z.strictObject({
