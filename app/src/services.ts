@@ -99,6 +99,8 @@ export async function createServices(
     onWriteError: (err, buffered) =>
       logger.warn({ buffered, ...errorFields(err, secrets) }, 'usage rows not written yet; will retry'),
     onDropped: (count) => logger.error({ dropped: count }, 'usage buffer full: oldest usage rows dropped'),
+    onRefused: (requestIds, err) =>
+      logger.error({ requestIds, ...errorFields(err, secrets) }, 'usage row refused by Postgres and dropped'),
   });
   usage.start();
   const retention = new UsageRetention({

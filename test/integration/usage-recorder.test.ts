@@ -37,6 +37,39 @@ describe('usage recorder against Postgres', () => {
     await stack?.destroy();
   });
 
+  it('a row Postgres refuses is dropped, counted and reported; the rest of its batch is written', async () => {
+    const registry = new Registry();
+    const metrics = createProxyMetrics(registry);
+    const refusals: Array<{ ids: string[]; code: unknown }> = [];
+    const recorder = new UsageRecorder({
+      db: stack.db,
+      metrics,
+      onRefused: (ids, err) => refusals.push({ ids, code: (err as { code?: unknown }).code }),
+    });
+    // latency_ms has a CHECK (>= 0): a stand-in for any value Postgres rejects.
+    const bad = row({ latencyMs: -1 });
+    const rows = [row(), row(), bad, row(), row()];
+    for (const r of rows) recorder.record(r);
+    await recorder.flush();
+
+    assert.equal(recorder.buffered, 0, 'nothing is held back behind the refused row');
+    assert.deepEqual(refusals, [{ ids: [bad.requestId], code: '23514' }]);
+    const { rows: stored } = await stack.db.query('SELECT id FROM usage_logs WHERE id = ANY($1)', [
+      rows.map((r) => r.id),
+    ]);
+    assert.deepEqual(
+      stored.map((s) => s.id).sort(),
+      rows
+        .filter((r) => r !== bad)
+        .map((r) => r.id)
+        .sort(),
+    );
+    const text = await registry.metrics();
+    assert.match(text, /gpt_proxy_usage_rows_written_total 4\n/);
+    assert.match(text, /gpt_proxy_usage_rows_dropped_total 1\n/);
+    assert.match(text, /gpt_proxy_usage_write_failures_total 0\n/);
+  });
+
   it('writes every field exactly, whatever characters a client put in the model name', async () => {
     const recorder = new UsageRecorder({ db: stack.db, metrics: createProxyMetrics(new Registry()) });
     const awkward = [

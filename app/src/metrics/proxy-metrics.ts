@@ -74,7 +74,7 @@ export function createProxyMetrics(registry: Registry) {
     }),
     usageDropped: new Counter({
       name: 'gpt_proxy_usage_rows_dropped_total',
-      help: 'Usage rows dropped because the buffer was full while Postgres was unreachable.',
+      help: 'Usage rows dropped: the buffer was full while Postgres was unreachable, or Postgres refused the row.',
       registers,
     }),
     usageWriteFailures: new Counter({

@@ -31,6 +31,8 @@ export interface UsageRecorderOptions {
   flushIntervalMs?: number;
   onWriteError?: (err: unknown, buffered: number) => void;
   onDropped?: (count: number) => void;
+  /** Rows Postgres refused as data (they are counted as dropped): their request ids and the first error. */
+  onRefused?: (requestIds: string[], err: unknown) => void;
 }
 
 // One statement per batch: one array literal per column in, rows out (see `columns`). The app-made
@@ -46,14 +48,22 @@ const INSERT = `
       total_tokens, estimated, status_code, error_code, latency_ms, stream, created_ms)
   ON CONFLICT (id) DO NOTHING`;
 
+type Callbacks = 'onWriteError' | 'onDropped' | 'onRefused';
+
+interface Refusal {
+  row: UsageRow;
+  error: unknown;
+}
+
 /**
  * Writes usage rows off the hot path: `record` only appends to a bounded in-memory buffer, and a
  * timer writes batches. A failed write keeps the rows and retries with backoff, so a Postgres
  * outage loses nothing until the buffer is full — and what is dropped then is counted and logged.
+ * A row Postgres refuses as data would fail its batch on every retry and hold back every row
+ * after it: the batch is split until that row is found, and only it is dropped (counted, logged).
  */
 export class UsageRecorder {
-  readonly #o: Required<Omit<UsageRecorderOptions, 'onWriteError' | 'onDropped'>> &
-    Pick<UsageRecorderOptions, 'onWriteError' | 'onDropped'>;
+  readonly #o: Required<Omit<UsageRecorderOptions, Callbacks>> & Pick<UsageRecorderOptions, Callbacks>;
   #buffer: UsageRow[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
@@ -102,8 +112,9 @@ export class UsageRecorder {
   async #drain(): Promise<void> {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.slice(0, this.#o.batchSize);
+      let refused: Refusal[];
       try {
-        await this.#o.db.query(INSERT, columns(batch));
+        refused = await this.#writeAround(batch);
       } catch (err) {
         this.#failures++;
         this.#retryAt = Date.now() + Math.min(500 * 2 ** this.#failures, 30_000);
@@ -116,8 +127,35 @@ export class UsageRecorder {
       this.#buffer.splice(0, written);
       this.#failures = 0;
       this.#retryAt = 0;
-      this.#o.metrics.usageWritten.inc(batch.length);
+      this.#o.metrics.usageWritten.inc(batch.length - refused.length);
       this.#o.metrics.usageBuffer.set(this.#buffer.length);
+      if (refused.length > 0) {
+        this.#o.metrics.usageDropped.inc(refused.length);
+        this.#o.onRefused?.(
+          refused.map((r) => r.row.requestId),
+          refused[0]?.error,
+        );
+      }
+    }
+  }
+
+  /**
+   * Writes `rows`; when Postgres refuses the batch as data (SQLSTATE classes 22 and 23), writes
+   * each half on its own, down to the rows it refuses, which are returned. Any other error is
+   * thrown. A half written before a later failure is harmless: ids make rows idempotent.
+   */
+  async #writeAround(rows: UsageRow[]): Promise<Refusal[]> {
+    try {
+      await this.#o.db.query(INSERT, columns(rows));
+      return [];
+    } catch (error) {
+      if (!isRowDataError(error)) throw error;
+      if (rows.length === 1) return [{ row: rows[0] as UsageRow, error }];
+      const half = Math.ceil(rows.length / 2);
+      return [
+        ...(await this.#writeAround(rows.slice(0, half))),
+        ...(await this.#writeAround(rows.slice(half))),
+      ];
     }
   }
 
@@ -138,6 +176,12 @@ export class UsageRecorder {
  * encoding (a type check and an escaping pass per element) cost several µs per row on the proxy's
  * core, where every request pays for its row.
  */
+/** A data exception or integrity violation: caused by a row's values, so retrying cannot help. */
+function isRowDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
 function columns(rows: UsageRow[]): string[] {
   const list = (f: (r: UsageRow) => string) => `{${rows.map(f).join(',')}}`;
   return [

@@ -51,16 +51,19 @@ export function usageFromBody(body: Buffer): TokenCounts | undefined {
   return undefined;
 }
 
+/** The usage columns are Postgres integers; a count an upstream reports beyond that is capped. */
+const MAX_COUNT = 2_147_483_647;
+
 /** Normalises either usage shape; undefined when it holds no numbers. */
 export function toCounts(usage: unknown): TokenCounts | undefined {
   if (!usage || typeof usage !== 'object') return undefined;
   const u = usage as Record<string, unknown>;
   const num = (v: unknown) =>
-    typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : undefined;
+    typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(Math.round(v), MAX_COUNT) : undefined;
   const prompt = num(u.prompt_tokens) ?? num(u.input_tokens);
   const completion = num(u.completion_tokens) ?? num(u.output_tokens) ?? 0;
   if (prompt === undefined) return undefined;
-  return { prompt, completion, total: num(u.total_tokens) ?? prompt + completion };
+  return { prompt, completion, total: num(u.total_tokens) ?? Math.min(prompt + completion, MAX_COUNT) };
 }
 
 function safeParse(text: string): unknown {
