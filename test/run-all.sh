@@ -10,7 +10,7 @@
 set -euo pipefail
 
 # Debian packages the tests need (servers are started by the tests themselves).
-APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl procps gettext-base chromium prometheus prometheus-nginx-exporter docker.io debootstrap"
+APT_PACKAGES="postgresql redis-server nginx pebble openssl ca-certificates git curl jq procps gettext-base chromium prometheus prometheus-nginx-exporter docker.io debootstrap"
 # Services that packages above may start on install (package:service,...); we run our own instances.
 APT_SERVICES="postgresql:postgresql redis-server:redis-server nginx:nginx prometheus:prometheus
   prometheus-nginx-exporter:prometheus-nginx-exporter docker.io:docker.socket,docker,containerd"
