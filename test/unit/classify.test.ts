@@ -87,6 +87,15 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
       { kind: 'upstream_failure', reason: '502', timeout: false },
     ],
     ['408', { status: 408, headers: {} }, { kind: 'upstream_failure', reason: '408', timeout: false }],
+    [
+      'an odd upstream: a code with control characters, and far too long',
+      {
+        status: 500,
+        headers: {},
+        body: JSON.stringify({ error: { code: `nul\u0000tab\t${'x'.repeat(200)}`, message: 'm' } }),
+      },
+      { kind: 'upstream_failure', reason: `500 nul?tab?${'x'.repeat(92)}`, timeout: false },
+    ],
   ];
   for (const [name, reply, expected] of table) {
     it(name, () => {

@@ -23,6 +23,16 @@ export interface UpstreamAnswer {
 const DEFAULT_COOLDOWN_MS = 20_000;
 const MAX_COOLDOWN_MS = 10 * 60_000;
 
+/**
+ * An upstream's error code as it may be stored (`last_error`) and shown: at most 100 characters,
+ * control characters replaced (Postgres text cannot hold NUL, and logs and terminals should not
+ * get the others). OpenAI's and Azure's codes are short identifiers; this is for the upstream
+ * that is neither.
+ */
+function tame(code: string): string {
+  return code.slice(0, 100).replace(/\p{Cc}/gu, '?');
+}
+
 /** The error code and message in OpenAI's or Azure's error body, when there are any. */
 export function errorInfo(body: string | undefined): { code?: string; message?: string } {
   if (!body) return {};
@@ -31,7 +41,7 @@ export function errorInfo(body: string | undefined): { code?: string; message?: 
     const code = parsed.error?.code ?? parsed.error?.type;
     const message = parsed.error?.message;
     return {
-      code: typeof code === 'string' || typeof code === 'number' ? String(code) : undefined,
+      code: typeof code === 'string' || typeof code === 'number' ? tame(String(code)) : undefined,
       message: typeof message === 'string' ? message : undefined,
     };
   } catch {
