@@ -171,17 +171,17 @@ export class UsageRecorder {
   }
 }
 
-/**
- * The batch as one Postgres array literal per column. Built by hand because pg's generic array
- * encoding (a type check and an escaping pass per element) cost several µs per row on the proxy's
- * core, where every request pays for its row.
- */
 /** A data exception or integrity violation: caused by a row's values, so retrying cannot help. */
 function isRowDataError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
+/**
+ * The batch as one Postgres array literal per column. Built by hand because pg's generic array
+ * encoding (a type check and an escaping pass per element) cost several µs per row on the proxy's
+ * core, where every request pays for its row.
+ */
 function columns(rows: UsageRow[]): string[] {
   const list = (f: (r: UsageRow) => string) => `{${rows.map(f).join(',')}}`;
   return [
@@ -207,8 +207,7 @@ function columns(rows: UsageRow[]): string[] {
 /**
  * An array element of type text: always quoted, so no value (not even `NULL`) is read as anything
  * else. Postgres text cannot hold NUL, and a client can put one in a model name (`"\u0000"` is
- * valid JSON): it becomes U+FFFD, since one such row would otherwise fail its whole batch on
- * every retry.
+ * valid JSON): it becomes U+FFFD, so the row is written rather than refused and dropped.
  */
 function text(value: string | null): string {
   if (value === null) return 'NULL';
