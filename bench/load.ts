@@ -18,6 +18,9 @@ export interface Request {
 export interface Throughput {
   /** 2xx responses per second. */
   rps: number;
+  /** 2xx responses, and the seconds they were counted over. */
+  ok: number;
+  seconds: number;
   /** Responses that were not 2xx, transport errors and timeouts (all should be 0). */
   failures: number;
 }
@@ -38,7 +41,12 @@ export async function throughput(
     body: req.body,
     timeout: 10,
   });
-  return { rps: r['2xx'] / r.duration, failures: r.non2xx + r.errors + r.timeouts };
+  return {
+    rps: r['2xx'] / r.duration,
+    ok: r['2xx'],
+    seconds: r.duration,
+    failures: r.non2xx + r.errors + r.timeouts,
+  };
 }
 
 export interface Latency {

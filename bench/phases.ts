@@ -2,7 +2,7 @@
 // foreign load disturbed (other processes using more than `maxOther`% of a core) is repeated, at
 // most `retries` times, so each median is taken over runs the benchmark had the machine for.
 import { formatCpu, startCpuMeter } from './cpu.ts';
-import { type Latency, paced, type Request, type Target, throughput } from './load.ts';
+import { type Latency, paced, type Request, type Target, type Throughput, throughput } from './load.ts';
 import { MODES, type Mode, TARGETS, type TargetName } from './report.ts';
 import type { Bench } from './setup.ts';
 
@@ -77,20 +77,52 @@ async function measured<T>(c: PhaseContext, label: string, run: () => Promise<T>
   }
 }
 
+/**
+ * The order in which one run measures (b) and (c), each for half the duration at a time: b c c b.
+ * This machine's speed drifts by tens of percent within a minute; measured one after the other,
+ * the server measured second would take the drift alone. In this order a steady drift weighs on
+ * both alike, and (b) and (c) still each get the whole duration.
+ */
+const PAIR_ORDER: readonly TargetName[] = ['passthrough', 'proxy', 'proxy', 'passthrough'];
+
 /** Requests per second at `connections` connections, each target and mode, `runs` times. */
 export async function throughputRuns(c: PhaseContext): Promise<PerTarget<number>> {
   const rps = perTarget<number>();
+  const show = (x: Throughput) => `${x.rps.toFixed(0)} req/s, failures ${x.failures}`;
   for (let run = 1; run <= c.runs; run++)
-    for (const m of MODES)
-      for (const t of TARGETS) {
+    for (const m of MODES) {
+      const req = requestFor(c.bench, m);
+      const direct = await measured(
+        c,
+        `throughput run ${run} ${m} fake`,
+        () => throughput(c.targets.fake, req, c.connections, c.seconds),
+        show,
+      );
+      rps.fake[m].push(direct.failures === 0 ? direct.rps : Number.NaN);
+      const sum = {
+        passthrough: { ok: 0, seconds: 0, failures: 0 },
+        proxy: { ok: 0, seconds: 0, failures: 0 },
+      };
+      for (const [i, t] of PAIR_ORDER.entries()) {
         const r = await measured(
           c,
-          `throughput run ${run} ${m} ${t}`,
-          () => throughput(c.targets[t], requestFor(c.bench, m), c.connections, c.seconds),
-          (x) => `${x.rps.toFixed(0)} req/s, failures ${x.failures}`,
+          `throughput run ${run} ${m} ${t} (part ${i + 1} of ${PAIR_ORDER.length})`,
+          () => throughput(c.targets[t], req, c.connections, c.seconds / 2),
+          show,
         );
-        rps[t][m].push(r.failures === 0 ? r.rps : Number.NaN);
+        const s = sum[t as 'passthrough' | 'proxy'];
+        s.ok += r.ok;
+        s.seconds += r.seconds;
+        s.failures += r.failures;
       }
+      const b = sum.passthrough.ok / sum.passthrough.seconds;
+      const p = sum.proxy.ok / sum.proxy.seconds;
+      rps.passthrough[m].push(sum.passthrough.failures === 0 ? b : Number.NaN);
+      rps.proxy[m].push(sum.proxy.failures === 0 ? p : Number.NaN);
+      c.say(
+        `throughput run ${run} ${m}: (b) ${b.toFixed(0)} req/s, (c) ${p.toFixed(0)} req/s, (c)/(b) ${((100 * p) / b).toFixed(0)}%`,
+      );
+    }
   return rps;
 }
 

@@ -1,9 +1,10 @@
 // The benchmark of issue 5 (not a test): (a) the fake upstream direct, (b) the bare pass-through
 // and (c) the proxy with auth, rate limits and usage recording, on JSON and streamed chat
-// completions: throughput at 64 connections and latency at a fixed rate of half (b)'s throughput,
-// medians of 3 runs; then 1,000 streams held open through a freshly started (c) and (b), with
-// their RSS. Every run has a fixed duration, every wait a bound, and every process is
-// stopped by PID at the end, also on failure (and killed by the exit handlers on a crash).
+// completions: throughput at 64 connections ((b) and (c) in the order b c c b within each run, half
+// the duration each time) and latency at a fixed rate of half (b)'s throughput, medians of 3 runs;
+// then 1,000 streams held open through a freshly started (c) and (b), with their RSS. Every run
+// has a fixed duration, every wait a bound, and every process is stopped by PID at the end, also
+// on failure (and killed by the exit handlers on a crash).
 //   node bench/run.ts [--duration 10] [--runs 3] [--streams 1000] [--app dist|src] [--profile DIR]
 //                     [--max-other 20] [--retries 3] [--out FILE]
 import { createWriteStream, mkdirSync } from 'node:fs';
