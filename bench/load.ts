@@ -1,8 +1,9 @@
 // The two load shapes: closed-loop throughput (autocannon, N connections flat out) and open-loop
-// latency at a fixed request rate (our own pacer: autocannon's rate limit lets each connection fire
-// its whole per-second quota back to back at the top of every second, which measures bursts).
+// latency at a fixed request rate (our own pacer, bench/pacer.ts: autocannon's rate limit lets each
+// connection fire its whole per-second quota back to back at the top of every second, which
+// measures bursts).
 import autocannon from 'autocannon';
-import { Pool } from 'undici';
+import { pace } from './pacer.ts';
 
 export interface Target {
   name: string;
@@ -60,54 +61,17 @@ export interface Latency {
   maxLagMs: number;
 }
 
-/**
- * Sends `rate` requests per second, evenly spaced (each 1 ms tick sends what is due), for
- * `seconds`, over a pool of keep-alive connections, and reports the latency of each request from
- * its send to its last body byte. Waits at most 10 s for the last answers.
- */
+/** Latency at a fixed request rate (see {@link pace}), summarised. */
 export async function paced(target: Target, req: Request, rate: number, seconds: number): Promise<Latency> {
-  const pool = new Pool(target.url, { connections: 256, keepAliveTimeout: 30_000 });
-  const total = Math.floor(rate * seconds);
-  const latencies = new Float64Array(total).fill(Number.NaN);
-  let sent = 0;
-  let done = 0;
-  let failures = 0;
-  let maxLagMs = 0;
-  const one = async (i: number) => {
-    const start = performance.now();
-    try {
-      const res = await pool.request({
-        path: req.path,
-        method: 'POST',
-        headers: req.headers,
-        body: req.body,
-      });
-      await res.body.dump({ limit: Number.POSITIVE_INFINITY });
-      if (res.statusCode < 200 || res.statusCode >= 300) failures++;
-    } catch {
-      failures++;
-    }
-    latencies[i] = performance.now() - start;
-    done++;
-  };
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const tick = setInterval(() => {
-      const now = performance.now();
-      const due = Math.min(total, Math.floor(((now - t0) * rate) / 1000));
-      if (due > sent) maxLagMs = Math.max(maxLagMs, now - (t0 + (sent * 1000) / rate));
-      while (sent < due) void one(sent++);
-      if (sent >= total) {
-        clearInterval(tick);
-        resolve();
-      }
-    }, 1);
-  });
-  const deadline = performance.now() + 10_000;
-  while (done < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  failures += sent - done;
-  await pool.destroy();
-  const sorted = latencies.filter(Number.isFinite).sort();
+  const r = await pace(target, req, rate, seconds);
+  const sorted = r.latencies.sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  return { p50: at(0.5), p99: at(0.99), max: at(1), sent, failures, maxLagMs };
+  return {
+    p50: at(0.5),
+    p99: at(0.99),
+    max: at(1),
+    sent: r.sent,
+    failures: r.failures,
+    maxLagMs: r.maxLagMs,
+  };
 }
