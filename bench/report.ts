@@ -134,7 +134,7 @@ export function goals(fig: Figures, hold: HoldResult): string[] {
   const out: string[] = [];
   for (const m of MODES) {
     const ratio = fig.proxy[m].rps / fig.passthrough[m].rps;
-    out.push(`${mark(ratio >= 0.6)} ${m}: (c) is ${(100 * ratio).toFixed(0)}% of (b)'s req/s (goal >= 60%)`);
+    out.push(`${mark(ratio >= 0.6)} ${m}: (c) is ${(100 * ratio).toFixed(1)}% of (b)'s req/s (goal >= 60%)`);
   }
   for (const m of MODES) {
     const delta = fig.proxy[m].p99 - fig.passthrough[m].p99;
