@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { newId } from '../../app/src/crypto/ids.ts';
 import { createProxyMetrics } from '../../app/src/metrics/proxy-metrics.ts';
 import { UsageRecorder, type UsageRow } from '../../app/src/usage/recorder.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 
+/** A row id as Postgres prints a uuid (the proxy writes it as 32 hex digits, no dashes). */
+const asUuid = (id: string) => id.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+
 function row(overrides: Partial<UsageRow> = {}): UsageRow {
   return {
-    id: randomUUID(),
-    requestId: randomUUID(),
+    id: newId(),
+    requestId: newId(),
     apiKeyId: 7,
     userId: 3,
     upstreamKeyId: null,
@@ -61,7 +64,7 @@ describe('usage recorder against Postgres', () => {
       stored.map((s) => s.id).sort(),
       rows
         .filter((r) => r !== bad)
-        .map((r) => r.id)
+        .map((r) => asUuid(r.id))
         .sort(),
     );
     const text = await registry.metrics();
@@ -107,12 +110,12 @@ describe('usage recorder against Postgres', () => {
     );
     const byId = new Map(stored.map((s) => [s.id, s]));
     for (const r of rows) {
-      const s = byId.get(r.id);
+      const s = byId.get(asUuid(r.id));
       assert.ok(s, `row ${r.model} stored`);
       assert.deepEqual(
         { ...s, created_at: s.created_at.getTime() },
         {
-          id: r.id,
+          id: asUuid(r.id),
           request_id: r.requestId,
           api_key_id: r.apiKeyId,
           user_id: r.userId,

@@ -8,6 +8,7 @@ import {
   issueApiKey,
   looksLikeApiKey,
 } from '../../app/src/crypto/api-keys.ts';
+import { newId } from '../../app/src/crypto/ids.ts';
 import { DecryptionError, SecretBox } from '../../app/src/crypto/secret-box.ts';
 
 const hex = () => randomBytes(32).toString('hex');
@@ -81,5 +82,13 @@ describe('proxy API keys', () => {
     assert.ok(looksLikeApiKey(issued.key));
     assert.ok(!looksLikeApiKey('sk-proj-abc'));
     assert.notEqual(issueApiKey().key, issued.key);
+  });
+});
+
+describe('newId', () => {
+  it('makes random version-4 UUIDs as 32 hex digits, unique across refills of its pool', () => {
+    const ids = Array.from({ length: 2_000 }, () => newId());
+    for (const id of ids) assert.match(id, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+    assert.equal(new Set(ids).size, ids.length);
   });
 });

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { ApiKeyIdentity } from '../../auth/api-key-auth.ts';
+import { newId } from '../../crypto/ids.ts';
 import { ApiError } from '../../errors.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
 import type { RateLimiter } from '../../ratelimit/limiter.ts';
@@ -42,7 +42,7 @@ export function recordUsage(deps: UsageDeps) {
           s,
         );
         deps.recorder.record({
-          id: randomUUID(),
+          id: newId(),
           requestId: s.requestId,
           apiKeyId: key.id,
           userId: key.userId,
