@@ -30,7 +30,7 @@ interface Connection {
 }
 
 /** The request as bytes on the wire: HTTP/1.1, keep-alive, with its length. */
-export function requestBytes(url: URL, req: Request): Buffer {
+function requestBytes(url: URL, req: Request): Buffer {
   const body = Buffer.from(req.body);
   const head = [`POST ${req.path} HTTP/1.1`, `host: ${url.host}`];
   for (const [name, value] of Object.entries(req.headers)) head.push(`${name}: ${value}`);

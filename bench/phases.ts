@@ -83,7 +83,7 @@ async function measured<T>(c: PhaseContext, label: string, run: () => Promise<T>
  * the server measured second would take the drift alone. In this order a steady drift weighs on
  * both alike, and (b) and (c) still each get the whole duration.
  */
-const PAIR_ORDER: readonly TargetName[] = ['passthrough', 'proxy', 'proxy', 'passthrough'];
+const PAIR_ORDER = ['passthrough', 'proxy', 'proxy', 'passthrough'] as const;
 
 /** Requests per second at `connections` connections, each target and mode, `runs` times. */
 export async function throughputRuns(c: PhaseContext): Promise<PerTarget<number>> {
@@ -99,10 +99,8 @@ export async function throughputRuns(c: PhaseContext): Promise<PerTarget<number>
         show,
       );
       rps.fake[m].push(direct.failures === 0 ? direct.rps : Number.NaN);
-      const sum = {
-        passthrough: { ok: 0, seconds: 0, failures: 0 },
-        proxy: { ok: 0, seconds: 0, failures: 0 },
-      };
+      const none = () => ({ ok: 0, seconds: 0, failures: 0 });
+      const sum = { passthrough: none(), proxy: none() };
       for (const [i, t] of PAIR_ORDER.entries()) {
         const r = await measured(
           c,
@@ -110,7 +108,7 @@ export async function throughputRuns(c: PhaseContext): Promise<PerTarget<number>
           () => throughput(c.targets[t], req, c.connections, c.seconds / 2),
           show,
         );
-        const s = sum[t as 'passthrough' | 'proxy'];
+        const s = sum[t];
         s.ok += r.ok;
         s.seconds += r.seconds;
         s.failures += r.failures;
