@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { Registry } from 'prom-client';
 import { newId } from '../../app/src/crypto/ids.ts';
 import { createProxyMetrics } from '../../app/src/metrics/proxy-metrics.ts';
@@ -38,6 +39,75 @@ describe('usage recorder against Postgres', () => {
   });
   after(async () => {
     await stack?.destroy();
+  });
+
+  /** The request ids of `rows` found in usage_logs, sorted (one entry per stored row). */
+  async function storedRequestIds(rows: UsageRow[]): Promise<string[]> {
+    const { rows: stored } = await stack.db.query(
+      'SELECT request_id FROM usage_logs WHERE request_id = ANY($1)',
+      [rows.map((r) => r.requestId)],
+    );
+    return stored.map((s) => s.request_id as string).sort();
+  }
+
+  it('beyond its bound, the oldest rows are dropped, counted and reported; the rest are written in batches', async () => {
+    const registry = new Registry();
+    const dropped: number[] = [];
+    const recorder = new UsageRecorder({
+      db: stack.db,
+      metrics: createProxyMetrics(registry),
+      maxBuffer: 10,
+      batchSize: 4,
+      onDropped: (count) => dropped.push(count),
+    });
+    const rows = Array.from({ length: 25 }, () => row());
+    for (const r of rows) recorder.record(r);
+    assert.equal(recorder.buffered, 10);
+    assert.equal(
+      dropped.reduce((a, b) => a + b, 0),
+      15,
+    );
+
+    await recorder.flush();
+    assert.equal(recorder.buffered, 0);
+    assert.deepEqual(
+      await storedRequestIds(rows),
+      rows
+        .slice(15)
+        .map((r) => r.requestId)
+        .sort(),
+    );
+    const text = await registry.metrics();
+    assert.match(text, /gpt_proxy_usage_rows_written_total 10\n/);
+    assert.match(text, /gpt_proxy_usage_rows_dropped_total 15\n/);
+    assert.match(text, /gpt_proxy_usage_buffer_rows 0\n/);
+  });
+
+  it('a batch retried after its reply was lost is stored once: each row keeps its id', async () => {
+    // The insert commits, then the connection fails before the reply is read: the recorder must
+    // retry (it cannot know), and the retry must not store the rows twice.
+    let lost = 0;
+    const db = {
+      query: async (sql: string, values: unknown[]) => {
+        const result = await stack.db.query(sql, values);
+        if (lost++ === 0)
+          throw Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+        return result;
+      },
+    } as unknown as pg.Pool;
+    const registry = new Registry();
+    const recorder = new UsageRecorder({ db, metrics: createProxyMetrics(registry) });
+    const rows = Array.from({ length: 3 }, () => row());
+    for (const r of rows) recorder.record(r);
+
+    await recorder.flush();
+    assert.equal(recorder.buffered, 3, 'kept for a retry');
+    await recorder.flush();
+    assert.equal(recorder.buffered, 0);
+    assert.deepEqual(await storedRequestIds(rows), rows.map((r) => r.requestId).sort(), 'each row once');
+    const text = await registry.metrics();
+    assert.match(text, /gpt_proxy_usage_write_failures_total 1\n/);
+    assert.match(text, /gpt_proxy_usage_rows_written_total 3\n/);
   });
 
   it('a row Postgres refuses is dropped, counted and reported; the rest of its batch is written', async () => {
