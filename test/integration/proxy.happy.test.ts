@@ -170,6 +170,41 @@ describe('proxy: every route through the official SDK', () => {
     assert.match(other.headers.get('x-request-id') ?? '', /^[0-9a-f]{32}$/);
   });
 
+  it('serves an OpenAI route by any spelling the router accepts, under the one route label; other methods are unknown_url', async () => {
+    // The exact paths take a fast path ahead of the router; a trailing slash or other letter case
+    // still reaches the router, as before. Both must land on the same handler and label.
+    const post = (path: string) =>
+      fetch(`${app.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const served = [];
+    for (const path of ['/v1/chat/completions', '/v1/chat/completions/', '/V1/Chat/Completions']) {
+      const res = await post(path);
+      assert.equal(res.status, 200, path);
+      assert.equal(((await res.json()) as { object: string }).object, 'chat.completion', path);
+      served.push(res.headers.get('x-request-id'));
+    }
+    await app.services.usage.flush();
+    const { rows } = await stack.db.query(
+      'SELECT request_id, route FROM usage_logs WHERE request_id = ANY($1)',
+      [served],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.route),
+      ['/v1/chat/completions', '/v1/chat/completions', '/v1/chat/completions'],
+    );
+    const metrics = await app.registry.metrics();
+    assert.doesNotMatch(metrics, /route="(\/v1\/chat\/completions\/|\/V1[^"]*|unmatched)"/);
+
+    const get = await fetch(`${app.url}/v1/chat/completions`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(get.status, 404);
+    assert.equal(((await get.json()) as { error: { code: string } }).error.code, 'unknown_url');
+  });
+
   it('health reports both services', async () => {
     const res = await fetch(`${app.url}/health`);
     assert.equal(res.status, 200);
