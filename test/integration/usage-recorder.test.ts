@@ -90,8 +90,7 @@ describe('usage recorder against Postgres', () => {
     const db = {
       query: async (sql: string, values: unknown[]) => {
         const result = await stack.db.query(sql, values);
-        if (lost++ === 0)
-          throw Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+        if (lost++ === 0) throw new Error('Connection terminated unexpectedly');
         return result;
       },
     } as unknown as pg.Pool;
