@@ -86,9 +86,24 @@ describe('proxy API keys', () => {
 });
 
 describe('newId', () => {
-  it('makes random version-4 UUIDs as 32 hex digits, unique across refills of its pool', () => {
+  it('makes version-7 UUIDs as 32 hex digits, unique across refills of its pool', () => {
     const ids = Array.from({ length: 2_000 }, () => newId());
-    for (const id of ids) assert.match(id, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
     assert.equal(new Set(ids).size, ids.length);
+  });
+
+  it('starts each id with the time in milliseconds, so ids made later sort later', async () => {
+    const before = Date.now();
+    const first = newId();
+    await new Promise((r) => setTimeout(r, 5));
+    const second = newId();
+    const after = Date.now();
+    const ms = (id: string) => Number.parseInt(id.slice(0, 12), 16);
+    assert.ok(ms(first) >= before && ms(second) <= after, 'the prefix is the clock');
+    assert.ok(ms(second) > ms(first));
+    assert.ok(second > first, 'as text too, as Postgres orders uuids');
+    // The rest stays random: two ids of the same millisecond still differ in their last 74 bits.
+    const same = Array.from({ length: 50 }, () => newId()).filter((id) => ms(id) === ms(second));
+    assert.equal(new Set(same.map((id) => id.slice(13))).size, same.length);
   });
 });
