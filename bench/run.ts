@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { latencyRuns, type PhaseContext, probe, requestFor, throughputRuns, warmUp } from './phases.ts';
 import { memoryMB } from './procs.ts';
 import { figures, goals, halfOf, logSummary, machineInfo, supplementary, table } from './report.ts';
-import { startBench, startPassthrough, startProxy } from './setup.ts';
+import { POSTGRES_NICE, startBench, startPassthrough, startProxy } from './setup.ts';
 import { type HoldResult, holdStreams } from './streams.ts';
 
 const { values: o } = parseArgs({
@@ -59,7 +59,7 @@ async function main(): Promise<number> {
     const { proxy, passthrough, fake } = bench;
     say(
       `pinned: proxy (${app}, pid ${proxy.proc.pid}) and pass-through (pid ${passthrough.proc.pid}) on CPU 0; ` +
-        `fake upstream (pid ${fake.proc.pid}) and this load generator (pid ${process.pid}) on CPU 1 with Postgres (pid ${bench.stack.pg.pid}) and Redis (pid ${bench.stack.redis.pid})`,
+        `fake upstream (pid ${fake.proc.pid}) and this load generator (pid ${process.pid}) on CPU 1 with Postgres (pid ${bench.stack.pg.pid}, nice ${POSTGRES_NICE}) and Redis (pid ${bench.stack.redis.pid})`,
     );
     const c: PhaseContext = {
       bench,
