@@ -147,7 +147,14 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
     // batch inserts of (c)'s usage rows (10-15 ms of CPU each) must not hold up the fake's
     // answers, which only (c)'s runs would pay. At a lower priority (backends inherit it) it runs
     // when the instruments leave the core idle; its CPU is still measured and reported.
-    for (const pid of [pg, ...childPids(pg)]) setPriority(pid, POSTGRES_NICE);
+    for (const pid of [pg, ...childPids(pg)]) {
+      try {
+        setPriority(pid, POSTGRES_NICE);
+      } catch (err) {
+        // A worker that exited since it was listed (autovacuum's come and go) needs no priority.
+        if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH') throw err;
+      }
+    }
     const fake = await startFake(o.loadCore, await freePort(), join(logDir, 'fake.log'));
     started.push(fake.proc);
     const passthrough = await startPassthrough(fake.url, o.serverCore, join(logDir, 'passthrough.log'));
