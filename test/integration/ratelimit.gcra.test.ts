@@ -129,6 +129,23 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
       await a.close();
     });
 
+    it('checkLocal answers from the lease without Redis, and defers to check when it is spent', async () => {
+      const id = ++keyId;
+      const a = leasing();
+      const limits = { rpm: 600, tpm: 0 };
+      assert.equal(a.checkLocal(id, limits, 0), undefined, 'nothing leased yet');
+      assert.equal((await a.check(id, limits, 0)).kind, 'allowed'); // leases 11, spends 1
+      const before = await gcraCalls();
+      for (let i = 2; i <= 11; i++) {
+        const d = a.checkLocal(id, limits, 0);
+        assert.equal(d?.kind === 'allowed' && d.headers['x-ratelimit-remaining-requests'], String(600 - i));
+      }
+      assert.equal(a.checkLocal(id, limits, 0), undefined, 'the lease is spent');
+      assert.equal((await gcraCalls()) - before, 0);
+      assert.deepEqual(a.checkLocal(id, { rpm: 0, tpm: 0 }, 5), { kind: 'allowed', headers: {} }, 'no limit');
+      await a.close();
+    });
+
     it('concurrent requests wait for the lease in flight instead of each asking', async () => {
       const id = ++keyId;
       const a = leasing();

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { ApiKeyIdentity } from '../auth/api-key-auth.ts';
 import { ApiError } from '../errors.ts';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.ts';
-import type { Limits, RateLimiter } from '../ratelimit/limiter.ts';
+import type { Decision, Limits, RateLimiter } from '../ratelimit/limiter.ts';
 import { setHeaders } from './headers.ts';
 
 export interface LimitDeps {
@@ -22,11 +22,23 @@ export function limitsFor(key: ApiKeyIdentity, defaults: Limits): Limits {
  * Charges one request and `tokens` reserved tokens to the caller's key: sets OpenAI's
  * x-ratelimit-* headers, or refuses with 429 and Retry-After. With Redis unreachable,
  * RATE_LIMIT_FAIL_OPEN decides between serving (counted) and 503.
+ *
+ * Returns undefined when the replica's lease decided at once (most requests of a busy key), and
+ * a promise only when Redis had to be asked: the caller awaits it only then, so the common case
+ * costs no promise and no extra turn of the microtask queue.
  */
-export async function enforceLimits(ctx: Context, deps: LimitDeps, tokens: number): Promise<void> {
+export function enforceLimits(ctx: Context, deps: LimitDeps, tokens: number): Promise<void> | undefined {
   const key = ctx.state.apiKey as ApiKeyIdentity;
   const limits = limitsFor(key, deps.defaults);
-  const decision = await deps.limiter.check(key.id, limits, tokens);
+  const local = deps.limiter.checkLocal(key.id, limits, tokens);
+  if (local !== undefined) return apply(ctx, deps, limits.tpm > 0 ? tokens : 0, local);
+  return deps.limiter
+    .check(key.id, limits, tokens)
+    .then((decision) => apply(ctx, deps, limits.tpm > 0 ? tokens : 0, decision));
+}
+
+/** Acts on a decision: headers and the reservation, or the 503 / 429 (thrown). */
+function apply(ctx: Context, deps: LimitDeps, reserved: number, decision: Decision): undefined {
   if (decision.kind === 'unavailable') {
     deps.onRedisError(decision.error);
     if (!deps.failOpen) {
@@ -37,7 +49,7 @@ export async function enforceLimits(ctx: Context, deps: LimitDeps, tokens: numbe
   }
   setHeaders(ctx, decision.headers);
   if (decision.kind === 'allowed') {
-    ctx.state.reservedTokens = limits.tpm > 0 ? tokens : 0;
+    ctx.state.reservedTokens = reserved;
     return;
   }
   deps.metrics.rateLimited.inc({ type: decision.by });

@@ -78,9 +78,23 @@ export class RateLimiter {
     this.#sweeper.unref();
   }
 
+  /**
+   * The decision when no call to Redis is needed: the key is unlimited, or this replica's lease
+   * covers the request, which is then charged. Undefined otherwise: ask `check`. Most requests
+   * of a busy key end here, without a promise to wait for.
+   */
+  checkLocal(keyId: number, limits: Limits, tokens: number): Decision | undefined {
+    if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
+    const budget = this.#budget(keyId, limits);
+    if (!budget.covers(tokens)) return undefined;
+    budget.spend(tokens);
+    return { kind: 'allowed', headers: budget.headers(this.#now()) };
+  }
+
   /** Checks and, when allowed, charges one request and `tokens` tokens to `keyId`. */
   async check(keyId: number, limits: Limits, tokens: number): Promise<Decision> {
-    if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
+    const local = this.checkLocal(keyId, limits, tokens);
+    if (local !== undefined) return local;
     const budget = this.#budget(keyId, limits);
     const extra = {
       requests: leaseExtra(limits.rpm, this.#leaseFraction, 1_000),

@@ -35,11 +35,12 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   const promptEstimate = estimatePromptTokens(body.raw);
   ctx.state.promptEstimate = promptEstimate;
   ctx.state.promptBody = body.raw;
-  await enforceLimits(
+  const limited = enforceLimits(
     ctx,
     deps.limits,
     promptEstimate + completionBudget(operation, body.json, deps.defaultCompletionTokens),
   );
+  if (limited !== undefined) await limited;
 
   const valid = validateBody(operation, body.json, deployment !== undefined);
   const model = deployment !== undefined ? deps.modelForDeployment(deployment) : (valid.model as string);
