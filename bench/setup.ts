@@ -16,10 +16,9 @@ import { childPids, type PinnedProcess, spawnPinned } from './procs.ts';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const PASSTHROUGH = root('bench/passthrough.ts');
-/** The fake upstream's one key (a made-up value: the fake accepts the keys it is given). */
 /** Postgres's priority on the load core (see startBench). */
 export const POSTGRES_NICE = 10;
-
+/** The fake upstream's one key (a made-up value: the fake accepts the keys it is given). */
 export const BENCH_UPSTREAM_KEY = 'sk-bench-upstream-key-0000000000000001';
 const MAIN = { dist: root('dist/app/src/main.js'), src: root('app/src/main.ts') };
 

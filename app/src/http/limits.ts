@@ -30,11 +30,10 @@ export function limitsFor(key: ApiKeyIdentity, defaults: Limits): Limits {
 export function enforceLimits(ctx: Context, deps: LimitDeps, tokens: number): Promise<void> | undefined {
   const key = ctx.state.apiKey as ApiKeyIdentity;
   const limits = limitsFor(key, deps.defaults);
+  const reserved = limits.tpm > 0 ? tokens : 0;
   const local = deps.limiter.checkLocal(key.id, limits, tokens);
-  if (local !== undefined) return apply(ctx, deps, limits.tpm > 0 ? tokens : 0, local);
-  return deps.limiter
-    .check(key.id, limits, tokens)
-    .then((decision) => apply(ctx, deps, limits.tpm > 0 ? tokens : 0, decision));
+  if (local !== undefined) return apply(ctx, deps, reserved, local);
+  return deps.limiter.check(key.id, limits, tokens).then((decision) => apply(ctx, deps, reserved, decision));
 }
 
 /** Acts on a decision: headers and the reservation, or the 503 / 429 (thrown). */

@@ -85,16 +85,12 @@ export class RateLimiter {
    */
   checkLocal(keyId: number, limits: Limits, tokens: number): Decision | undefined {
     if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
-    const budget = this.#budget(keyId, limits);
-    if (!budget.covers(tokens)) return undefined;
-    budget.spend(tokens);
-    return { kind: 'allowed', headers: budget.headers(this.#now()) };
+    return this.#spendLeased(this.#budget(keyId, limits), tokens);
   }
 
   /** Checks and, when allowed, charges one request and `tokens` tokens to `keyId`. */
   async check(keyId: number, limits: Limits, tokens: number): Promise<Decision> {
-    const local = this.checkLocal(keyId, limits, tokens);
-    if (local !== undefined) return local;
+    if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
     const budget = this.#budget(keyId, limits);
     const extra = {
       requests: leaseExtra(limits.rpm, this.#leaseFraction, 1_000),
@@ -109,10 +105,8 @@ export class RateLimiter {
       if (other.kind === 'unavailable') return other;
       if (other.kind === 'denied') break;
     }
-    if (budget.covers(tokens)) {
-      budget.spend(tokens);
-      return { kind: 'allowed', headers: budget.headers(this.#now()) };
-    }
+    const leased = this.#spendLeased(budget, tokens);
+    if (leased !== undefined) return leased;
     const plan = budget.plan(tokens, extra);
     const call = this.#ask(keyId, budget, plan, tokens);
     budget.pending = call;
@@ -148,6 +142,13 @@ export class RateLimiter {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     await this.settle();
+  }
+
+  /** Allowed and charged when what this replica holds covers the request; else undefined. */
+  #spendLeased(budget: Budget<Decision>, tokens: number): Decision | undefined {
+    if (!budget.covers(tokens)) return undefined;
+    budget.spend(tokens);
+    return { kind: 'allowed', headers: budget.headers(this.#now()) };
   }
 
   #budget(keyId: number, limits: Limits): Budget<Decision> {
