@@ -3,7 +3,7 @@
 // connection fire its whole per-second quota back to back at the top of every second, which
 // measures bursts).
 import autocannon from 'autocannon';
-import { pace } from './pacer.ts';
+import { type PacedResult, pace } from './pacer.ts';
 
 export interface Target {
   name: string;
@@ -63,15 +63,25 @@ export interface Latency {
 
 /** Latency at a fixed request rate (see {@link pace}), summarised. */
 export async function paced(target: Target, req: Request, rate: number, seconds: number): Promise<Latency> {
-  const r = await pace(target, req, rate, seconds);
-  const sorted = r.latencies.sort();
+  return summarize([await pace(target, req, rate, seconds)]);
+}
+
+/** Summarises one paced run, or several parts of one pooled as if they were one run. */
+export function summarize(parts: readonly PacedResult[]): Latency {
+  const sorted = new Float64Array(parts.reduce((n, p) => n + p.latencies.length, 0));
+  let filled = 0;
+  for (const p of parts) {
+    sorted.set(p.latencies, filled);
+    filled += p.latencies.length;
+  }
+  sorted.sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
   return {
     p50: at(0.5),
     p99: at(0.99),
     max: at(1),
-    sent: r.sent,
-    failures: r.failures,
-    maxLagMs: r.maxLagMs,
+    sent: parts.reduce((n, p) => n + p.sent, 0),
+    failures: parts.reduce((n, p) => n + p.failures, 0),
+    maxLagMs: Math.max(...parts.map((p) => p.maxLagMs)),
   };
 }

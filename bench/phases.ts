@@ -2,7 +2,16 @@
 // foreign load disturbed (other processes using more than `maxOther`% of a core) is repeated, at
 // most `retries` times, so each median is taken over runs the benchmark had the machine for.
 import { formatCpu, startCpuMeter } from './cpu.ts';
-import { type Latency, paced, type Request, type Target, type Throughput, throughput } from './load.ts';
+import {
+  type Latency,
+  paced,
+  type Request,
+  summarize,
+  type Target,
+  type Throughput,
+  throughput,
+} from './load.ts';
+import { type PacedResult, pace } from './pacer.ts';
 import { MODES, type Mode, TARGETS, type TargetName } from './report.ts';
 import type { Bench } from './setup.ts';
 
@@ -81,7 +90,8 @@ async function measured<T>(c: PhaseContext, label: string, run: () => Promise<T>
  * The order in which one run measures (b) and (c), each for half the duration at a time: b c c b.
  * This machine's speed drifts by tens of percent within a minute; measured one after the other,
  * the server measured second would take the drift alone. In this order a steady drift weighs on
- * both alike, and (b) and (c) still each get the whole duration.
+ * both alike, and (b) and (c) still each get the whole duration. Throughput and latency both
+ * measure in this order; a latency run's p50 and p99 are taken over its two parts pooled.
  */
 const PAIR_ORDER = ['passthrough', 'proxy', 'proxy', 'passthrough'] as const;
 
@@ -124,28 +134,52 @@ export async function throughputRuns(c: PhaseContext): Promise<PerTarget<number>
   return rps;
 }
 
-/** Latency at a fixed rate per mode, for each of `targets`, `runs` times. */
+/**
+ * Latency at a fixed rate per mode, `runs` times: (b) and (c) in the order b c c b, and, with
+ * `withFake`, the fake upstream alone first.
+ */
 export async function latencyRuns(
   c: PhaseContext,
   rate: Record<Mode, number>,
-  targets: readonly TargetName[] = TARGETS,
+  withFake = true,
 ): Promise<PerTarget<Latency>> {
   const lat = perTarget<Latency>();
+  const targets: readonly TargetName[] = withFake ? TARGETS : ['passthrough', 'proxy'];
   // The pacer's own code path (undici in this process) warms up first: a cold first run is
   // dominated by the load generator's JIT compilation and heap growth, not by the server.
   for (const m of MODES)
     for (const t of targets) await paced(c.targets[t], requestFor(c.bench, m), rate[m], 3);
+  const show = (x: Latency) =>
+    `p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms, max ${x.max.toFixed(1)} ms, sent ${x.sent}, failures ${x.failures}, generator lag max ${x.maxLagMs.toFixed(1)} ms`;
+  const keep = (x: Latency) => (x.failures === 0 ? x : { ...x, p50: Number.NaN, p99: Number.NaN });
   for (let run = 1; run <= c.runs; run++)
-    for (const m of MODES)
-      for (const t of targets) {
-        const r = await measured(
+    for (const m of MODES) {
+      const req = requestFor(c.bench, m);
+      const label = `latency run ${run} ${m}`;
+      if (withFake) {
+        const direct = await measured(
           c,
-          `latency run ${run} ${m} ${t} @${rate[m]}/s`,
-          () => paced(c.targets[t], requestFor(c.bench, m), rate[m], c.seconds),
-          (x) =>
-            `p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms, max ${x.max.toFixed(1)} ms, sent ${x.sent}, failures ${x.failures}, generator lag max ${x.maxLagMs.toFixed(1)} ms`,
+          `${label} fake @${rate[m]}/s`,
+          () => paced(c.targets.fake, req, rate[m], c.seconds),
+          show,
         );
-        lat[t][m].push(r.failures === 0 ? r : { ...r, p50: Number.NaN, p99: Number.NaN });
+        lat.fake[m].push(keep(direct));
       }
+      const parts: Record<(typeof PAIR_ORDER)[number], PacedResult[]> = { passthrough: [], proxy: [] };
+      for (const [i, t] of PAIR_ORDER.entries()) {
+        const part = await measured(
+          c,
+          `${label} ${t} @${rate[m]}/s (part ${i + 1} of ${PAIR_ORDER.length})`,
+          () => pace(c.targets[t], req, rate[m], c.seconds / 2),
+          (x) => show(summarize([x])),
+        );
+        parts[t].push(part);
+      }
+      for (const t of ['passthrough', 'proxy'] as const) {
+        const pooled = summarize(parts[t]);
+        c.say(`${label} ${t} @${rate[m]}/s, both parts: ${show(pooled)}`);
+        lat[t][m].push(keep(pooled));
+      }
+    }
   return lat;
 }
