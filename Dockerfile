@@ -34,4 +34,4 @@ EXPOSE 8000 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health/live').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # The same command as infra/app.ts APP_COMMAND (why the flag: see there).
-CMD ["node", "--max-semi-space-size=16", "dist/app/src/main.js"]
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=100", "dist/app/src/main.js"]

@@ -89,7 +89,7 @@ export async function startProxy(
   const proc = await spawnPinned(
     'proxy',
     o.core,
-    [...profile, '--max-semi-space-size=16', ...(o.nodeArgs ?? []), main],
+    [...profile, '--max-semi-space-size=16', '--heap-growing-percent=100', ...(o.nodeArgs ?? []), main],
     {
       env: {
         PATH: process.env.PATH ?? '',

@@ -80,7 +80,10 @@ describe('app image', { skip: bed.skip }, () => {
 
     const main = (await processes(app)).find((p) => p.pid === 1);
     assert.equal(main?.uid, 1000);
-    assert.match(main?.cmdline ?? '', /^node --max-semi-space-size=16 dist\/app\/src\/main\.js\s*$/);
+    assert.match(
+      main?.cmdline ?? '',
+      /^node --max-semi-space-size=16 --heap-growing-percent=100 dist\/app\/src\/main\.js\s*$/,
+    );
     assert.equal(await app.inspect('{{.Config.User}}'), 'node');
   });
 

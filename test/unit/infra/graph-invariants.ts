@@ -113,7 +113,12 @@ export function describeGraph(d: Deployment, x: Expected): void {
     for (const app of c.app) assert.equal(image(app), built);
     assert.deepEqual(inputs(c.certd).command, ['node', 'dist/scripts/certd.js']);
     for (const app of c.app)
-      assert.deepEqual(inputs(app).command, ['node', '--max-semi-space-size=16', 'dist/app/src/main.js']);
+      assert.deepEqual(inputs(app).command, [
+        'node',
+        '--max-semi-space-size=16',
+        '--heap-growing-percent=100',
+        'dist/app/src/main.js',
+      ]);
     assert.equal(c.all.length, 5 + x.replicas + (x.monitoring ? 3 : 0));
     assert.equal(c.monitoring.length, x.monitoring ? 3 : 0, 'monitoring containers only when enabled');
   });

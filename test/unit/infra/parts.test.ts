@@ -59,7 +59,10 @@ describe('files the program ships', () => {
     assert.match(runtime, /^COPY --from=build \/src\/dist \.\/dist$/m);
     assert.match(runtime, /^USER node$/m);
     assert.match(runtime, /^HEALTHCHECK .*\n.*\/health\/live/m);
-    assert.match(runtime, /^CMD \["node", "--max-semi-space-size=16", "dist\/app\/src\/main\.js"\]$/m);
+    assert.match(
+      runtime,
+      /^CMD \["node", "--max-semi-space-size=16", "--heap-growing-percent=100", "dist\/app\/src\/main\.js"\]$/m,
+    );
     const ignore = readRepoFile('.dockerignore').split('\n');
     assert.equal(
       ignore.find((l) => !l.startsWith('#') && l !== ''),
