@@ -36,9 +36,9 @@ export interface AppReplicasArgs {
  * The proxy's command (bench/RESULTS.md has the measurements behind both flags):
  * - A smaller young generation (16 MB semi-spaces, V8's default grows to 32+) keeps 1,000 open
  *   streams under 200 MB RSS at unchanged throughput.
- * - The old generation may grow to twice what the last full collection kept. Finding collection
- *   cheap, V8 otherwise sets the next limit barely above it: under steady load a full
- *   mark-compact every 2–3 s, each holding every request for 5–35 ms.
+ * - The old generation may grow to twice what the last full collection kept. Left to itself, V8
+ *   (which sizes that room by how fast it collects) ran a full mark-compact every 2–3 s in a proxy
+ *   that had been under load a while, each holding every request for 5–35 ms.
  */
 export const APP_COMMAND = [
   'node',
