@@ -33,5 +33,5 @@ EXPOSE 8000 9464
 # /health/live answers 200 while the process serves (certd's containers override this check).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health/live').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# The same command as infra/app.ts APP_COMMAND (why the flag: see there).
+# The same command as infra/app.ts APP_COMMAND (why the flags: see infra/node-flags.ts).
 CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=100", "dist/app/src/main.js"]

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APP_NODE_FLAGS } from '../infra/node-flags.ts';
 import { freePort, waitFor } from '../test/helpers/processes.ts';
 import { startStack, type TestStack } from '../test/helpers/stack.ts';
 import type { CpuGroup } from './cpu.ts';
@@ -89,7 +90,7 @@ export async function startProxy(
   const proc = await spawnPinned(
     'proxy',
     o.core,
-    [...profile, '--max-semi-space-size=16', '--heap-growing-percent=100', ...(o.nodeArgs ?? []), main],
+    [...profile, ...APP_NODE_FLAGS, ...(o.nodeArgs ?? []), main],
     {
       env: {
         PATH: process.env.PATH ?? '',

@@ -2,6 +2,7 @@ import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import { httpProbe, LOGGING, labels, RESTART, UNPRIVILEGED } from './containers.ts';
 import { APP_PORT } from './env.ts';
+import { APP_NODE_FLAGS } from './node-flags.ts';
 
 // The proxy replicas: `replicas` containers of the app image, each on `edge` (alias `app`, which
 // nginx resolves per request), `data` and `metrics` (alias `app-metrics`, which Prometheus resolves
@@ -32,20 +33,8 @@ export interface AppReplicasArgs {
   dependsOn: pulumi.Resource[];
 }
 
-/**
- * The proxy's command (bench/RESULTS.md has the measurements behind both flags):
- * - A smaller young generation (16 MB semi-spaces, V8's default grows to 32+) keeps 1,000 open
- *   streams under 200 MB RSS at unchanged throughput.
- * - The old generation may grow to twice what the last full collection kept. Left to itself, V8
- *   (which sizes that room by how fast it collects) ran a full mark-compact every 2–5 s in a proxy
- *   that had been under load a while, each holding every request for 5–35 ms.
- */
-export const APP_COMMAND = [
-  'node',
-  '--max-semi-space-size=16',
-  '--heap-growing-percent=100',
-  'dist/app/src/main.js',
-];
+/** The proxy's command, with its V8 flags (see node-flags.ts). */
+export const APP_COMMAND = ['node', ...APP_NODE_FLAGS, 'dist/app/src/main.js'];
 
 export class AppReplicas extends pulumi.ComponentResource {
   readonly containers: docker.Container[];
