@@ -96,3 +96,48 @@ export function cpuCores(): Array<{ busy: number; total: number }> {
   }
   return cores;
 }
+
+/** Which CPU each part of the benchmark runs on. */
+export interface CoreLayout {
+  /** (b) and (c), measured in turn: always alone on their core. */
+  server: number;
+  fake: number;
+  /** This runner: the throughput and fixed-rate load generators. */
+  loadgen: number;
+  /** Postgres and Redis. */
+  stores: number;
+}
+
+/**
+ * Spreads the benchmark over `cpus`. The servers are alone on the first. On two CPUs everything
+ * else shares the second. With three, the load generator gets its own (its punctuality is what
+ * the p99 of every target rests on) and Postgres and Redis join the fake; with four or more, the
+ * fake, the generator and the stores get one each, so that (c)'s usage writes delay no one.
+ */
+export function coreLayout(cpus: readonly number[]): CoreLayout {
+  const [server, a, b, c] = cpus;
+  if (server === undefined || a === undefined)
+    throw new Error(`the benchmark needs two CPUs to pin to; this process may use ${cpus.length}`);
+  if (b === undefined) return { server, fake: a, loadgen: a, stores: a };
+  if (c === undefined) return { server, fake: b, loadgen: a, stores: b };
+  return { server, fake: a, loadgen: b, stores: c };
+}
+
+/** The CPUs a `Cpus_allowed_list` names ("0-3,6"), in order. */
+export function parseCpuList(list: string): number[] {
+  const cpus: number[] = [];
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (m === null) throw new Error(`not a CPU list: ${list}`);
+    const from = Number(m[1]);
+    for (let cpu = from; cpu <= Number(m[2] ?? from); cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** The CPUs this process may run on (its affinity, which a container or cgroup may narrow). */
+export function allowedCpus(): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  if (list === undefined) throw new Error('no Cpus_allowed_list in /proc/self/status');
+  return parseCpuList(list);
+}

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
+import { allowedCpus, coreLayout } from './procs.ts';
 import { MODES, median } from './report.ts';
 import { startBench, startProxy } from './setup.ts';
 import { holdStreams } from './streams.ts';
@@ -36,15 +37,14 @@ const { values: o } = parseArgs({
 });
 const bench = await startBench({
   app: o.app === 'src' ? 'src' : 'dist',
-  serverCore: 0,
-  loadCore: 1,
+  cores: coreLayout(allowedCpus()),
   profileDir: o.profile,
   env: envOf(o.env),
 });
 const proxyB =
   o['b-main'] !== undefined || o['b-env'].length > 0 || o['b-node-arg'].length > 0
     ? await startProxy(bench.stack, bench.fake.url, {
-        core: 0,
+        core: bench.cores.server,
         logFile: join(bench.logDir, 'proxyB.log'),
         main: o['b-main'],
         env: envOf(o['b-env']),

@@ -11,7 +11,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { latencyRuns, type PhaseContext, probe, requestFor, throughputRuns, warmUp } from './phases.ts';
-import { memoryMB } from './procs.ts';
+import { allowedCpus, coreLayout, memoryMB } from './procs.ts';
 import { figures, goals, halfOf, logSummary, machineInfo, supplementary, table } from './report.ts';
 import { POSTGRES_NICE, startBench, startPassthrough, startProxy } from './setup.ts';
 import { type HoldResult, holdStreams } from './streams.ts';
@@ -54,13 +54,14 @@ async function main(): Promise<number> {
   for (const line of machineInfo()) say(line);
   say(`command: ${process.argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
   const app = o.app === 'src' ? 'src' : 'dist';
-  const bench = await startBench({ app, serverCore: 0, loadCore: 1, profileDir: o.profile });
+  const bench = await startBench({ app, cores: coreLayout(allowedCpus()), profileDir: o.profile });
   let failed = false;
   try {
-    const { proxy, passthrough, fake } = bench;
+    const { proxy, passthrough, fake, cores } = bench;
     say(
-      `pinned: proxy (${app}, pid ${proxy.proc.pid}) and pass-through (pid ${passthrough.proc.pid}) on CPU 0; ` +
-        `fake upstream (pid ${fake.proc.pid}) and this load generator (pid ${process.pid}) on CPU 1 with Postgres (pid ${bench.stack.pg.pid}, nice ${POSTGRES_NICE}) and Redis (pid ${bench.stack.redis.pid})`,
+      `pinned: proxy (${app}, pid ${proxy.proc.pid}) and pass-through (pid ${passthrough.proc.pid}) on CPU ${cores.server}; ` +
+        `fake upstream (pid ${fake.proc.pid}) on CPU ${cores.fake}; this load generator (pid ${process.pid}) on CPU ${cores.loadgen}; ` +
+        `Postgres (pid ${bench.stack.pg.pid}, nice ${POSTGRES_NICE}) and Redis (pid ${bench.stack.redis.pid}) on CPU ${cores.stores}`,
     );
     const c: PhaseContext = {
       bench,
@@ -111,8 +112,8 @@ async function main(): Promise<number> {
       const log = join(bench.logDir, `${name}-streams.log`);
       const server =
         name === 'proxy'
-          ? await startProxy(bench.stack, fake.url, { core: 0, logFile: log, app })
-          : await startPassthrough(fake.url, 0, log);
+          ? await startProxy(bench.stack, fake.url, { core: cores.server, logFile: log, app })
+          : await startPassthrough(fake.url, cores.server, log);
       try {
         const count = Number(o.streams);
         const h = await holdStreams({

@@ -1,8 +1,8 @@
 // Brings up everything the benchmark measures, all on 127.0.0.1: the bare pass-through and the
-// proxy on the server core; the fake upstream, the load generator (this runner), Postgres and Redis
-// on the other one, so the server core measures the server alone (in a deployment Postgres and
-// Redis are containers of their own). The proxy key has high but real limits, so the rate limiter
-// runs on every request.
+// proxy alone on the server core; the fake upstream, the load generator (this runner), Postgres
+// and Redis on the others, as many as the machine has (`coreLayout`), so the server core measures
+// the server alone (in a deployment Postgres and Redis are containers of their own). The proxy key
+// has high but real limits, so the rate limiter runs on every request.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
@@ -13,11 +13,11 @@ import { freePort, waitFor } from '../test/helpers/processes.ts';
 import { startStack, type TestStack } from '../test/helpers/stack.ts';
 import type { CpuGroup } from './cpu.ts';
 import { type FakeProcess, startFake } from './fake-control.ts';
-import { childPids, type PinnedProcess, spawnPinned } from './procs.ts';
+import { type CoreLayout, childPids, type PinnedProcess, spawnPinned } from './procs.ts';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const PASSTHROUGH = root('bench/passthrough.ts');
-/** Postgres's priority on the load core (see startBench). */
+/** Postgres's priority (see startBench). */
 export const POSTGRES_NICE = 10;
 /** The fake upstream's one key (a made-up value: the fake accepts the keys it is given). */
 export const BENCH_UPSTREAM_KEY = 'sk-bench-upstream-key-0000000000000001';
@@ -25,8 +25,7 @@ const MAIN = { dist: root('dist/app/src/main.js'), src: root('app/src/main.ts') 
 
 export interface BenchOptions {
   app: 'dist' | 'src';
-  serverCore: number;
-  loadCore: number;
+  cores: CoreLayout;
   /** Run the proxy with --cpu-prof, writing the profile here when it exits. */
   profileDir?: string;
   /** Extra environment for the proxy (an A/B comparison of settings). */
@@ -41,6 +40,7 @@ export interface Server {
 }
 
 export interface Bench {
+  cores: CoreLayout;
   stack: TestStack;
   fake: FakeProcess;
   passthrough: Server;
@@ -141,12 +141,17 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
     // Postgres's backends fork from the postmaster and inherit its affinity; the ones already
     // running are pinned here too.
     const pg = stack.pg.pid ?? 0;
-    for (const pid of [process.pid, stack.redis.pid ?? 0, pg, ...childPids(pg)])
-      execFileSync('taskset', ['-a', '-cp', String(o.loadCore), String(pid)], { stdio: 'ignore' });
-    // Postgres shares that core with the fake upstream, which stands for a remote service: its
-    // batch inserts of (c)'s usage rows (10-15 ms of CPU each) must not hold up the fake's
-    // answers, which only (c)'s runs would pay. At a lower priority (backends inherit it) it runs
-    // when the instruments leave the core idle; its CPU is still measured and reported.
+    const pin = (core: number, pids: number[]) => {
+      for (const pid of pids)
+        execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+    };
+    pin(o.cores.loadgen, [process.pid]);
+    pin(o.cores.stores, [stack.redis.pid ?? 0, pg, ...childPids(pg)]);
+    // On fewer than four CPUs Postgres shares a core with the fake upstream, which stands for a
+    // remote service: its batch inserts of (c)'s usage rows (10-15 ms of CPU each) must not hold
+    // up the fake's answers, which only (c)'s runs would pay. At a lower priority (backends
+    // inherit it) it runs when the instruments leave the core idle; its CPU is still measured and
+    // reported. On a core of its own the priority changes nothing.
     for (const pid of [pg, ...childPids(pg)]) {
       try {
         setPriority(pid, POSTGRES_NICE);
@@ -155,15 +160,15 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
         if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH') throw err;
       }
     }
-    const fake = await startFake(o.loadCore, await freePort(), join(logDir, 'fake.log'));
+    const fake = await startFake(o.cores.fake, await freePort(), join(logDir, 'fake.log'));
     started.push(fake.proc);
-    const passthrough = await startPassthrough(fake.url, o.serverCore, join(logDir, 'passthrough.log'));
+    const passthrough = await startPassthrough(fake.url, o.cores.server, join(logDir, 'passthrough.log'));
     started.push(passthrough.proc);
     const pt = passthrough.proc;
 
     const { key } = await stack.issueKey({ rpm: 10_000_000, tpm: 1_000_000_000 });
     const app = await startProxy(stack, fake.url, {
-      core: o.serverCore,
+      core: o.cores.server,
       logFile: join(logDir, 'proxy.log'),
       app: o.app,
       profileDir: o.profileDir,
@@ -179,7 +184,7 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
       { name: 'redis', pids: () => [stack.redis.pid ?? 0] },
       { name: 'postgres', pids: () => [pg, ...childPids(pg)] },
     ];
-    return { stack, fake, passthrough, proxy: app, proxyKey: key, logDir, cpuGroups, close };
+    return { cores: o.cores, stack, fake, passthrough, proxy: app, proxyKey: key, logDir, cpuGroups, close };
   } catch (err) {
     await close();
     throw err;
