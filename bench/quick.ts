@@ -11,7 +11,6 @@ import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
-import { allowedCpus, coreLayout } from './procs.ts';
 import { MODES, median } from './report.ts';
 import { startBench, startProxy } from './setup.ts';
 import { holdStreams } from './streams.ts';
@@ -37,7 +36,6 @@ const { values: o } = parseArgs({
 });
 const bench = await startBench({
   app: o.app === 'src' ? 'src' : 'dist',
-  cores: coreLayout(allowedCpus()),
   profileDir: o.profile,
   env: envOf(o.env),
 });

@@ -11,7 +11,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { latencyRuns, type PhaseContext, probe, requestFor, throughputRuns, warmUp } from './phases.ts';
-import { allowedCpus, coreLayout, memoryMB } from './procs.ts';
+import { memoryMB } from './procs.ts';
 import { figures, goals, halfOf, logSummary, machineInfo, supplementary, table } from './report.ts';
 import { POSTGRES_NICE, startBench, startPassthrough, startProxy } from './setup.ts';
 import { type HoldResult, holdStreams } from './streams.ts';
@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   for (const line of machineInfo()) say(line);
   say(`command: ${process.argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
   const app = o.app === 'src' ? 'src' : 'dist';
-  const bench = await startBench({ app, cores: coreLayout(allowedCpus()), profileDir: o.profile });
+  const bench = await startBench({ app, profileDir: o.profile });
   let failed = false;
   try {
     const { proxy, passthrough, fake, cores } = bench;

@@ -13,7 +13,14 @@ import { freePort, waitFor } from '../test/helpers/processes.ts';
 import { startStack, type TestStack } from '../test/helpers/stack.ts';
 import type { CpuGroup } from './cpu.ts';
 import { type FakeProcess, startFake } from './fake-control.ts';
-import { type CoreLayout, childPids, type PinnedProcess, spawnPinned } from './procs.ts';
+import {
+  allowedCpus,
+  type CoreLayout,
+  childPids,
+  coreLayout,
+  type PinnedProcess,
+  spawnPinned,
+} from './procs.ts';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const PASSTHROUGH = root('bench/passthrough.ts');
@@ -25,7 +32,6 @@ const MAIN = { dist: root('dist/app/src/main.js'), src: root('app/src/main.ts') 
 
 export interface BenchOptions {
   app: 'dist' | 'src';
-  cores: CoreLayout;
   /** Run the proxy with --cpu-prof, writing the profile here when it exits. */
   profileDir?: string;
   /** Extra environment for the proxy (an A/B comparison of settings). */
@@ -40,6 +46,7 @@ export interface Server {
 }
 
 export interface Bench {
+  /** Where each part runs: `coreLayout` over the CPUs this runner may use. */
   cores: CoreLayout;
   stack: TestStack;
   fake: FakeProcess;
@@ -129,6 +136,7 @@ export async function startPassthrough(fakeUrl: string, core: number, logFile: s
 }
 
 export async function startBench(o: BenchOptions): Promise<Bench> {
+  const cores = coreLayout(allowedCpus());
   const logDir = mkdtempSync(join(tmpdir(), 'gpt-proxy-bench-'));
   const stack = await startStack({ upstreamKeys: [BENCH_UPSTREAM_KEY] });
   const started: PinnedProcess[] = [];
@@ -145,8 +153,8 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
       for (const pid of pids)
         execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
     };
-    pin(o.cores.loadgen, [process.pid]);
-    pin(o.cores.stores, [stack.redis.pid ?? 0, pg, ...childPids(pg)]);
+    pin(cores.loadgen, [process.pid]);
+    pin(cores.stores, [stack.redis.pid ?? 0, pg, ...childPids(pg)]);
     // On fewer than four CPUs Postgres shares a core with the fake upstream, which stands for a
     // remote service: its batch inserts of (c)'s usage rows (10-15 ms of CPU each) must not hold
     // up the fake's answers, which only (c)'s runs would pay. At a lower priority (backends
@@ -160,15 +168,15 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
         if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH') throw err;
       }
     }
-    const fake = await startFake(o.cores.fake, await freePort(), join(logDir, 'fake.log'));
+    const fake = await startFake(cores.fake, await freePort(), join(logDir, 'fake.log'));
     started.push(fake.proc);
-    const passthrough = await startPassthrough(fake.url, o.cores.server, join(logDir, 'passthrough.log'));
+    const passthrough = await startPassthrough(fake.url, cores.server, join(logDir, 'passthrough.log'));
     started.push(passthrough.proc);
     const pt = passthrough.proc;
 
     const { key } = await stack.issueKey({ rpm: 10_000_000, tpm: 1_000_000_000 });
     const app = await startProxy(stack, fake.url, {
-      core: o.cores.server,
+      core: cores.server,
       logFile: join(logDir, 'proxy.log'),
       app: o.app,
       profileDir: o.profileDir,
@@ -184,7 +192,7 @@ export async function startBench(o: BenchOptions): Promise<Bench> {
       { name: 'redis', pids: () => [stack.redis.pid ?? 0] },
       { name: 'postgres', pids: () => [pg, ...childPids(pg)] },
     ];
-    return { cores: o.cores, stack, fake, passthrough, proxy: app, proxyKey: key, logDir, cpuGroups, close };
+    return { cores, stack, fake, passthrough, proxy: app, proxyKey: key, logDir, cpuGroups, close };
   } catch (err) {
     await close();
     throw err;
