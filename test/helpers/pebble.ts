@@ -216,8 +216,11 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
 
 export interface CaProxy {
   readonly directoryUrl: string;
-  /** Requests seen: time, method, path and the status the proxy answered. */
-  readonly requests: Array<{ at: number; method: string; path: string; status: number }>;
+  /**
+   * Requests seen: time, method, path, the status the proxy answered and, for an error, the ACME
+   * problem type (pebble turns down 5% of nonces on purpose, and acme-client retries those itself).
+   */
+  readonly requests: Array<{ at: number; method: string; path: string; status: number; problem?: string }>;
   close(): Promise<void>;
 }
 
@@ -267,9 +270,25 @@ export async function startCaProxy(pebble: Pebble, opts: CaProxyOptions): Promis
       const upstream = request(
         { host: '127.0.0.1', port: target.port, method, path, headers: req.headers, ca: pebble.tls.caPem },
         (up) => {
-          requests.push({ at: Date.now(), method, path, status: up.statusCode ?? 0 });
-          res.writeHead(up.statusCode ?? 502, up.headers);
+          const at = Date.now();
+          const status = up.statusCode ?? 0;
+          res.writeHead(status || 502, up.headers);
           up.pipe(res);
+          if (status < 400) {
+            requests.push({ at, method, path, status });
+            return;
+          }
+          const chunks: Buffer[] = [];
+          up.on('data', (c: Buffer) => chunks.push(c));
+          up.on('end', () => {
+            let problem: string | undefined;
+            try {
+              problem = (JSON.parse(Buffer.concat(chunks).toString()) as { type?: string }).type;
+            } catch {
+              // not JSON: no problem type to record
+            }
+            requests.push({ at, method, path, status, ...(problem ? { problem } : {}) });
+          });
         },
       );
       upstream.on('error', () => res.destroy());

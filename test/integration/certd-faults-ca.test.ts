@@ -121,13 +121,16 @@ describe('certd when the CA cannot be used', { timeout: 120_000 }, () => {
         current.seed.serial,
       { timeoutMs: 40_000, intervalMs: 500, what: 'the renewed certificate served' },
     );
-    const newOrders = proxy.requests.filter((r) => r.path === '/order-plz');
+    // A nonce pebble turned down is retried by acme-client on its own: not another attempt by certd.
+    const newOrders = proxy.requests.filter(
+      (r) => r.path === '/order-plz' && r.problem !== 'urn:ietf:params:acme:error:badNonce',
+    );
     assert.equal(newOrders[0]?.status, 429);
     assert.ok(
       (newOrders[1]?.at ?? 0) >= (newOrders[0]?.at ?? 0) + 8_000,
       'the second new order waited for Retry-After',
     );
-    assert.equal(newOrders.length, 2);
+    assert.equal(newOrders.length, 2, JSON.stringify(proxy.requests));
     assert.notEqual(
       await verifiedSerial(current.nginx.httpsPort, current.env.DOMAIN ?? '', root),
       current.seed.serial,
