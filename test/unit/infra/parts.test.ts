@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
+import { APP_COMMAND } from '../../../infra/app.ts';
 import { dockerRun, shellQuote } from '../../../infra/docker-run.ts';
 import { adminKeyFrom } from '../../../infra/hooks.ts';
 import { nginxUploads, statusCheck } from '../../../infra/nginx.ts';
+import { APP_NODE_FLAGS } from '../../../infra/node-flags.ts';
 import { freePort } from '../../helpers/processes.ts';
 import { readRepoFile } from './registrations.ts';
 
@@ -59,10 +61,14 @@ describe('files the program ships', () => {
     assert.match(runtime, /^COPY --from=build \/src\/dist \.\/dist$/m);
     assert.match(runtime, /^USER node$/m);
     assert.match(runtime, /^HEALTHCHECK .*\n.*\/health\/live/m);
-    assert.match(
-      runtime,
-      /^CMD \["node", "--max-semi-space-size=16", "--heap-growing-percent=100", "dist\/app\/src\/main\.js"\]$/m,
+    // The image, Pulumi's command and `npm start` run the proxy with the same V8 flags (infra/node-flags.ts).
+    assert.ok(
+      runtime.includes(`\nCMD ${JSON.stringify(APP_COMMAND).replaceAll(',', ', ')}\n`),
+      'CMD is APP_COMMAND',
     );
+    const scripts = (JSON.parse(readRepoFile('package.json')) as { scripts: Record<string, string> }).scripts;
+    assert.equal(scripts.start, APP_COMMAND.join(' '));
+    assert.deepEqual(APP_COMMAND, ['node', ...APP_NODE_FLAGS, 'dist/app/src/main.js']);
     const ignore = readRepoFile('.dockerignore').split('\n');
     assert.equal(
       ignore.find((l) => !l.startsWith('#') && l !== ''),
