@@ -5,6 +5,7 @@ import { ApiKeyAuthenticator } from './auth/api-key-auth.ts';
 import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
+import { AfterResponse } from './http/after-response.ts';
 import { errorFields, type Logger } from './log/logger.ts';
 import { throttled } from './log/throttled.ts';
 import { trackDependencies } from './metrics/dependency-health.ts';
@@ -33,6 +34,8 @@ export interface Services {
   models: ModelCatalog;
   limiter: RateLimiter;
   usage: UsageRecorder;
+  /** Per-request bookkeeping queued until the response is out (the access line, metrics, usage). */
+  afterResponse: AfterResponse;
   metrics: ProxyMetrics;
   healthChecks: { database: () => Promise<unknown>; redis: () => Promise<unknown> };
   /** Stops timers and flushes what is buffered; returns the usage rows that could not be written. */
@@ -117,6 +120,7 @@ export async function createServices(
     redis,
     onError: throttled(report('settling rate-limit leases'), 10_000),
   });
+  const afterResponse = new AfterResponse(report('bookkeeping after a response'));
   const healthChecks = { database: () => db.query('SELECT 1'), redis: () => redis.ping() };
   trackDependencies(deps.registry, healthChecks);
   return {
@@ -129,9 +133,11 @@ export async function createServices(
     models,
     limiter,
     usage,
+    afterResponse,
     metrics,
     healthChecks,
     async close() {
+      afterResponse.flush();
       prober.stop();
       await pool.stop();
       retention.stop();

@@ -61,6 +61,7 @@ export function buildApp(options: AppOptions): Koa {
       defaults: limits.defaults,
       metrics: services.metrics,
       modelLabel,
+      afterResponse: services.afterResponse,
     }),
   ];
   const router = new Router();
@@ -87,6 +88,7 @@ export function buildApp(options: AppOptions): Koa {
       metrics: services.metrics,
       modelLabel,
       draining: options.draining,
+      afterResponse: services.afterResponse,
     }),
   );
   app.use(exactPostRoutes(openai));

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../log/logger.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
+import type { AfterResponse } from '../after-response.ts';
 import { logRequest } from './access-log.ts';
 import { renderError } from './errors.ts';
 import { countRequest } from './observe.ts';
@@ -15,6 +16,8 @@ export interface EdgeOptions {
   modelLabel: (m: string | undefined) => string;
   /** True once the process is draining: answers carry `Connection: close`. */
   draining?: () => boolean;
+  /** Where the access line and the request metrics wait until the response is out. */
+  afterResponse: AfterResponse;
 }
 
 /** The status the client got: Koa's, or the one a relayed stream wrote itself. */
@@ -26,7 +29,7 @@ export function responseStatus(ctx: Context): number {
  * What every request goes through, in one layer (each layer of Koa's chain costs every request
  * a promise and a suspended frame): the request id, `Connection: close` while draining, errors
  * rendered in OpenAI's shape, and — once the response or stream is finished — the access line
- * and the request metrics.
+ * and the request metrics, queued to run after the response is written.
  */
 export function edge(o: EdgeOptions) {
   return async function edgeLayer(ctx: Context, next: Next): Promise<void> {
@@ -40,8 +43,10 @@ export function edge(o: EdgeOptions) {
     } finally {
       const ms = performance.now() - started;
       const status = ctx.state.clientGone ? 499 : responseStatus(ctx);
-      logRequest(o.logger, ctx, status, ms, o.logBodies);
-      countRequest(o.metrics, ctx, status, ms, o.modelLabel);
+      o.afterResponse.run(() => {
+        logRequest(o.logger, ctx, status, ms, o.logBodies);
+        countRequest(o.metrics, ctx, status, ms, o.modelLabel);
+      });
     }
   };
 }

@@ -5,7 +5,8 @@ import { ApiError } from '../../errors.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
 import type { RateLimiter } from '../../ratelimit/limiter.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
-import type { TokenCounts } from '../../usage/tokens.ts';
+import { type TokenCounts, usageFromBody } from '../../usage/tokens.ts';
+import type { AfterResponse } from '../after-response.ts';
 import { limitsFor } from '../limits.ts';
 import { responseStatus } from './edge.ts';
 
@@ -15,12 +16,15 @@ export interface UsageDeps {
   defaults: { rpm: number; tpm: number };
   metrics: Pick<ProxyMetrics, 'tokens'>;
   modelLabel: (model: string | undefined) => string;
+  /** Where the row and the settlement wait until the response is out. */
+  afterResponse: AfterResponse;
 }
 
 /**
  * Records one usage row for every authenticated API request, success or failure, once the
  * response (or stream) is finished: the upstream's usage when it reported one, else an estimate
- * marked as such. Then settles the token reservation with the real count, off the hot path.
+ * marked as such. Then settles the token reservation with the real count. All of it runs after
+ * the response is written (see AfterResponse); status, latency and time are taken at the end.
  */
 export function recordUsage(deps: UsageDeps) {
   return async function usage(ctx: Context, next: Next): Promise<void> {
@@ -32,45 +36,60 @@ export function recordUsage(deps: UsageDeps) {
       failure = err instanceof ApiError ? err : new ApiError('internal_error', 'internal');
       throw err;
     } finally {
-      const s = ctx.state;
-      const key = s.apiKey as ApiKeyIdentity | undefined;
+      const key = ctx.state.apiKey as ApiKeyIdentity | undefined;
       if (key) {
-        const status = s.clientGone ? 499 : (failure?.status ?? responseStatus(ctx));
-        const counts = tokenCounts(
-          s.usage,
-          s.upstreamKeyId !== undefined && (status < 300 || s.clientGone),
-          s,
-        );
-        deps.recorder.record({
-          id: newId(),
-          requestId: s.requestId,
-          apiKeyId: key.id,
-          userId: key.userId,
-          upstreamKeyId: s.upstreamKeyId ?? null,
-          route: ctx._matchedRoute ? String(ctx._matchedRoute) : ctx.path,
-          model: s.model ?? null,
-          promptTokens: counts.prompt,
-          completionTokens: counts.completion,
-          totalTokens: counts.total,
-          estimated: counts.estimated,
-          statusCode: status,
-          errorCode: failure?.code ?? (status >= 400 ? `upstream_${status}` : null),
+        const status = ctx.state.clientGone ? 499 : (failure?.status ?? responseStatus(ctx));
+        const ended = {
+          status,
+          failure,
           latencyMs: Math.round(performance.now() - started),
-          stream: s.stream === true,
-          createdAtMs: Date.now(),
-        });
-        if (counts.total > 0) {
-          const model = deps.modelLabel(s.model);
-          deps.metrics.tokens.inc({ model, key_id: String(key.id), kind: 'prompt' }, counts.prompt);
-          deps.metrics.tokens.inc({ model, key_id: String(key.id), kind: 'completion' }, counts.completion);
-        }
-        const reserved = (s.reservedTokens as number | undefined) ?? 0;
-        if (reserved > 0) {
-          deps.limiter.settleTokens(key.id, limitsFor(key, deps.defaults), counts.total - reserved);
-        }
+          atMs: Date.now(),
+        };
+        deps.afterResponse.run(() => settleRequest(deps, ctx, key, ended));
       }
     }
   };
+}
+
+/** The usage row, the token metrics and the token settlement of one finished request. */
+function settleRequest(
+  deps: UsageDeps,
+  ctx: Context,
+  key: ApiKeyIdentity,
+  ended: { status: number; failure: ApiError | undefined; latencyMs: number; atMs: number },
+): void {
+  const s = ctx.state;
+  const { status, failure } = ended;
+  const reported: TokenCounts | undefined =
+    s.usage ?? (s.usageBody !== undefined ? usageFromBody(s.usageBody as Buffer) : undefined);
+  const counts = tokenCounts(reported, s.upstreamKeyId !== undefined && (status < 300 || s.clientGone), s);
+  deps.recorder.record({
+    id: newId(),
+    requestId: s.requestId,
+    apiKeyId: key.id,
+    userId: key.userId,
+    upstreamKeyId: s.upstreamKeyId ?? null,
+    route: ctx._matchedRoute ? String(ctx._matchedRoute) : ctx.path,
+    model: s.model ?? null,
+    promptTokens: counts.prompt,
+    completionTokens: counts.completion,
+    totalTokens: counts.total,
+    estimated: counts.estimated,
+    statusCode: status,
+    errorCode: failure?.code ?? (status >= 400 ? `upstream_${status}` : null),
+    latencyMs: ended.latencyMs,
+    stream: s.stream === true,
+    createdAtMs: ended.atMs,
+  });
+  if (counts.total > 0) {
+    const model = deps.modelLabel(s.model);
+    deps.metrics.tokens.inc({ model, key_id: String(key.id), kind: 'prompt' }, counts.prompt);
+    deps.metrics.tokens.inc({ model, key_id: String(key.id), kind: 'completion' }, counts.completion);
+  }
+  const reserved = (s.reservedTokens as number | undefined) ?? 0;
+  if (reserved > 0) {
+    deps.limiter.settleTokens(key.id, limitsFor(key, deps.defaults), counts.total - reserved);
+  }
 }
 
 /**

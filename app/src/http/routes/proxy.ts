@@ -5,7 +5,7 @@ import { ClientGoneError, type Forwarder } from '../../upstream/forwarder.ts';
 import { clientHeaders, isEventStream } from '../../upstream/response-headers.ts';
 import type { Operation } from '../../upstream/types.ts';
 import { StreamUsage, withUsageRequested } from '../../usage/stream-usage.ts';
-import { completionBudget, estimatePromptTokens, usageFromBody } from '../../usage/tokens.ts';
+import { completionBudget, estimatePromptTokens } from '../../usage/tokens.ts';
 import { setHeaders } from '../headers.ts';
 import { enforceLimits, type LimitDeps } from '../limits.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
@@ -27,7 +27,8 @@ export interface ProxyDeps {
  * Proxies one OpenAI-style call: reads the body, charges the rate limits (the request plus a
  * token reservation), validates what the proxy relies on, checks the key may use the model,
  * forwards with failover and relays the answer — buffered JSON, or an event stream forwarded
- * event by event. Usage found on the way is left in `ctx.state.usage` for the usage recorder.
+ * event by event. For the usage recorder it leaves a stream's usage in `ctx.state.usage`, and a
+ * JSON answer's body in `ctx.state.usageBody`, read after the response is out.
  * `deployment` is set on the Azure-style routes.
  */
 export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
@@ -92,7 +93,8 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     setHeaders(ctx, clientHeaders(answer.headers));
     ctx.body = buffered;
     ctx.state.completionBody = buffered;
-    if (answer.status < 300) ctx.state.usage = usageFromBody(buffered);
+    // Read by the usage recorder once the response is out.
+    if (answer.status < 300) ctx.state.usageBody = buffered;
   } catch (err) {
     if (err instanceof ClientGoneError) {
       ctx.state.clientGone = true;
