@@ -3,7 +3,8 @@
 // pass-through measured alongside. Each server is first run flat out for `--warm` seconds (a
 // proxy that has been under load collects differently from a fresh one), then every round measures
 // all three at `--rate`, in an order that turns each round, so drift weighs on each alike.
-//   node bench/latency-ab.ts --b-main FILE [--rate 4700] [--rounds 6] [--seconds 8] [--mode json|stream]
+//   node bench/latency-ab.ts --b-main FILE [--b-node-arg=--FLAG]... [--rate 4700] [--rounds 6] [--seconds 8]
+//                            [--mode json|stream] [--keep-logs]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
@@ -21,6 +22,8 @@ const { values: o } = parseArgs({
     seconds: { type: 'string', default: '8' },
     warm: { type: 'string', default: '20' },
     mode: { type: 'string', default: 'json' },
+    'b-node-arg': { type: 'string', multiple: true, default: [] },
+    'keep-logs': { type: 'boolean', default: false },
   },
 });
 if (o['b-main'] === undefined) throw new Error('--b-main FILE (the other build) is required');
@@ -31,6 +34,7 @@ const proxyB = await startProxy(bench.stack, bench.fake.url, {
   core: bench.cores.server,
   logFile: join(bench.logDir, 'proxyB.log'),
   main: o['b-main'],
+  nodeArgs: o['b-node-arg'],
 });
 bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });
 try {
@@ -62,5 +66,6 @@ try {
     );
 } finally {
   await proxyB.proc.stop(40_000);
-  await bench.close();
+  await bench.close(o['keep-logs']);
+  if (o['keep-logs']) process.stdout.write(`logs kept in ${bench.logDir}\n`);
 }
