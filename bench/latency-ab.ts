@@ -5,14 +5,13 @@
 // all three at `--rate`, in an order that turns each round, so drift weighs on each alike.
 //   node bench/latency-ab.ts --b-main FILE [--b-node-arg=--FLAG]... [--rate 4700] [--rounds 6] [--seconds 8]
 //                            [--mode json|stream] [--keep-logs]
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
-import { summarize, throughput } from './load.ts';
+import { describeLatency, summarize, throughput } from './load.ts';
 import { pace } from './pacer.ts';
 import { requestFor } from './phases.ts';
 import { median } from './report.ts';
-import { startBench, startProxy } from './setup.ts';
+import { startBench, startProxyB } from './setup.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -30,13 +29,7 @@ if (o['b-main'] === undefined) throw new Error('--b-main FILE (the other build) 
 const mode = o.mode === 'stream' ? 'stream' : 'json';
 const rate = Number(o.rate);
 const bench = await startBench({ app: 'dist' });
-const proxyB = await startProxy(bench.stack, bench.fake.url, {
-  core: bench.cores.server,
-  logFile: join(bench.logDir, 'proxyB.log'),
-  main: o['b-main'],
-  nodeArgs: o['b-node-arg'],
-});
-bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });
+const proxyB = await startProxyB(bench, { main: o['b-main'], nodeArgs: o['b-node-arg'] });
 try {
   const targets = [
     { name: 'proxy', url: bench.proxy.url },
@@ -55,8 +48,7 @@ try {
       const cpu = meter.stop();
       p99s.set(t.name, [...(p99s.get(t.name) ?? []), r.failures === 0 ? r.p99 : Number.NaN]);
       process.stdout.write(
-        `round ${round + 1} ${mode} ${t.name} @${rate}/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ` +
-          `max ${r.max.toFixed(1)} ms, failures ${r.failures}, lag max ${r.maxLagMs.toFixed(1)} ms | ${formatCpu(cpu)}\n`,
+        `round ${round + 1} ${mode} ${t.name} @${rate}/s: ${describeLatency(r)} | ${formatCpu(cpu)}\n`,
       );
     }
   }

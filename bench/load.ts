@@ -66,6 +66,11 @@ export async function paced(target: Target, req: Request, rate: number, seconds:
   return summarize([await pace(target, req, rate, seconds)]);
 }
 
+/** One line for a measured latency, as the raw output shows it. */
+export function describeLatency(x: Latency): string {
+  return `p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms, max ${x.max.toFixed(1)} ms, sent ${x.sent}, failures ${x.failures}, generator lag max ${x.maxLagMs.toFixed(1)} ms`;
+}
+
 /** Summarises one paced run, or several parts of one pooled as if they were one run. */
 export function summarize(parts: readonly PacedResult[]): Latency {
   const sorted = new Float64Array(parts.reduce((n, p) => n + p.latencies.length, 0));

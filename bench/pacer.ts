@@ -1,8 +1,9 @@
 // The open-loop load generator of the latency runs: requests at a fixed rate, evenly spaced, on raw
 // keep-alive connections. On a two-CPU machine it shares its core with the fake upstream and
 // Postgres, so it is kept light: the request is built once, each response is framed by
-// http-parser-js (Content-Length or chunked) and its body is not kept. An undici Pool here cost ~95 µs of that core per request and
-// promoted enough garbage to stall the generator 10–30 ms every second or so (bench/RESULTS.md).
+// http-parser-js (Content-Length or chunked) and its body is not kept. An undici Pool here cost
+// ~95 µs of that core per request and promoted enough garbage to stall the generator 10–30 ms
+// every second or so (bench/RESULTS.md).
 import { connect, type Socket } from 'node:net';
 import { HTTPParser } from 'http-parser-js';
 import type { Request, Target } from './load.ts';

@@ -3,6 +3,7 @@
 // most `retries` times, so each median is taken over runs the benchmark had the machine for.
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import {
+  describeLatency,
   type Latency,
   paced,
   type Request,
@@ -149,8 +150,6 @@ export async function latencyRuns(
   // dominated by the load generator's JIT compilation and heap growth, not by the server.
   for (const m of MODES)
     for (const t of targets) await paced(c.targets[t], requestFor(c.bench, m), rate[m], 3);
-  const show = (x: Latency) =>
-    `p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms, max ${x.max.toFixed(1)} ms, sent ${x.sent}, failures ${x.failures}, generator lag max ${x.maxLagMs.toFixed(1)} ms`;
   const keep = (x: Latency) => (x.failures === 0 ? x : { ...x, p50: Number.NaN, p99: Number.NaN });
   for (let run = 1; run <= c.runs; run++)
     for (const m of MODES) {
@@ -161,7 +160,7 @@ export async function latencyRuns(
           c,
           `${label} fake @${rate[m]}/s`,
           () => paced(c.targets.fake, req, rate[m], c.seconds),
-          show,
+          describeLatency,
         );
         lat.fake[m].push(keep(direct));
       }
@@ -171,13 +170,13 @@ export async function latencyRuns(
           c,
           `${label} ${t} @${rate[m]}/s (part ${i + 1} of ${PAIR_ORDER.length})`,
           () => pace(c.targets[t], req, rate[m], c.seconds / 2),
-          (x) => show(summarize([x])),
+          (x) => describeLatency(summarize([x])),
         );
         parts[t].push(part);
       }
       for (const t of ['passthrough', 'proxy'] as const) {
         const pooled = summarize(parts[t]);
-        c.say(`${label} ${t} @${rate[m]}/s, both parts: ${show(pooled)}`);
+        c.say(`${label} ${t} @${rate[m]}/s, both parts: ${describeLatency(pooled)}`);
         lat[t][m].push(keep(pooled));
       }
     }

@@ -6,13 +6,12 @@
 //   node bench/quick.ts [--duration 6] [--runs 2] [--app dist|src] [--profile DIR] [--env NAME=VALUE]...
 //                       [--mode json|stream] [--target proxy|passthrough|proxyB]
 //                       [--b-main FILE] [--b-env NAME=VALUE]... [--b-node-arg=--FLAG]...
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
 import { MODES, median } from './report.ts';
-import { startBench, startProxy } from './setup.ts';
+import { startBench, startProxyB } from './setup.ts';
 import { holdStreams } from './streams.ts';
 
 function envOf(pairs: string[]): Record<string, string> {
@@ -41,15 +40,8 @@ const bench = await startBench({
 });
 const proxyB =
   o['b-main'] !== undefined || o['b-env'].length > 0 || o['b-node-arg'].length > 0
-    ? await startProxy(bench.stack, bench.fake.url, {
-        core: bench.cores.server,
-        logFile: join(bench.logDir, 'proxyB.log'),
-        main: o['b-main'],
-        env: envOf(o['b-env']),
-        nodeArgs: o['b-node-arg'],
-      })
+    ? await startProxyB(bench, { main: o['b-main'], env: envOf(o['b-env']), nodeArgs: o['b-node-arg'] })
     : undefined;
-if (proxyB) bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });
 try {
   const targets = [
     { name: 'passthrough', url: bench.passthrough.url },

@@ -118,6 +118,23 @@ export async function startProxy(
   return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
+/**
+ * Starts a second proxy, "proxyB", for an A/B comparison: another build (`main`), other settings
+ * (`env`) or other node flags, on the servers' core, with its CPU measured as a group of its own.
+ */
+export async function startProxyB(
+  bench: Bench,
+  o: { main?: string; env?: Record<string, string>; nodeArgs?: string[] },
+): Promise<Server> {
+  const proxyB = await startProxy(bench.stack, bench.fake.url, {
+    core: bench.cores.server,
+    logFile: join(bench.logDir, 'proxyB.log'),
+    ...o,
+  });
+  bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });
+  return proxyB;
+}
+
 /** Starts the bare pass-through pinned to `core`, in front of the fake, and waits until it serves. */
 export async function startPassthrough(fakeUrl: string, core: number, logFile: string): Promise<Server> {
   const port = await freePort();
