@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { requestUpstream, type UpstreamBody } from '../../app/src/upstream/upstream-request.ts';
 
 // A real HTTP server on loopback: /big sends 1 MiB at once, /small two chunks, /error a 429
@@ -109,5 +109,34 @@ describe('requestUpstream', () => {
     assert.equal(data.toString(), 'data: 1\n\n');
     assert.equal(error, reason);
     assert.equal(settled, true);
+  });
+  it('keeps the parsed headers and lets go of the raw header buffers a stream would hold', async () => {
+    // undici keeps a response's raw header buffers (views of the socket's read buffer) on the
+    // request's controller for as long as the request lasts; for a stream that is minutes, times
+    // every open stream. A dispatcher in front of the agent shows what the controller keeps.
+    let controller: Dispatcher.DispatchController | undefined;
+    const watching = {
+      dispatch: (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) =>
+        agent.dispatch(options, {
+          ...handler,
+          onRequestStart(c, context) {
+            controller = c;
+            handler.onRequestStart?.(c, context);
+          },
+        }),
+    } as Dispatcher;
+    const answer = await requestUpstream(
+      watching,
+      { origin, path: '/hang', method: 'GET' },
+      new AbortController().signal,
+      {
+        errorBodyLimit: 1024,
+        streamSuccess: true,
+      },
+    );
+    assert.equal(answer.headers['content-type'], 'text/event-stream');
+    assert.ok(controller, 'the request started');
+    assert.equal(controller.rawHeaders, null);
+    (answer.body as UpstreamBody).cancel(new Error('done'));
   });
 });

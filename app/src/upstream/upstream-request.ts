@@ -47,10 +47,14 @@ export function requestUpstream(
       onResponseStart(c, status, responseHeaders) {
         statusCode = status;
         headers = responseHeaders;
+        // undici keeps the raw header buffers, views of the socket's read buffer, on the controller
+        // for as long as the request lasts: minutes for a stream. The parsed headers are all we use.
+        c.rawHeaders = null;
         if (status < 200 || status >= 300) limit = o.errorBodyLimit;
         else if (o.streamSuccess) {
           streamed = new UpstreamBody(c);
           resolve({ statusCode, headers, body: streamed });
+          headers = {}; // the consumer has them; this handler lives as long as the stream
         }
       },
       onResponseData(_c, chunk) {
