@@ -1,18 +1,20 @@
-// What one usage row costs Postgres: inserts 100 batches of 1,000 rows through the UsageRecorder
-// (the proxy's own statement) into a fresh usage_logs table, and reads the CPU the server's
-// processes used. Row ids from `newId()` (time-ordered, version 7) and random version-4 ids, in
-// turn, four rounds, so the table grows under both.
-//   node bench/pg-rows.ts
+// What one usage row costs Postgres: inserts 100,000 rows in batches of `--rows` (1,000) through the
+// UsageRecorder (the proxy's own statement) into a fresh usage_logs table, and reads the CPU the
+// server's processes used. Row ids from `newId()` (time-ordered, version 7) and random version-4
+// ids, in turn, four rounds, so the table grows under both.
+//   node bench/pg-rows.ts [--rows 1000]
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { newId } from '../app/src/crypto/ids.ts';
 import { UsageRecorder, type UsageRow } from '../app/src/usage/recorder.ts';
 import { startPostgres } from '../test/helpers/postgres.ts';
 import { childPids, cpuTicks } from './procs.ts';
 
-const BATCHES = 100;
-const ROWS = 1_000;
+const { values: o } = parseArgs({ options: { rows: { type: 'string', default: '1000' } } });
+const ROWS = Number(o.rows);
+const BATCHES = Math.round(100_000 / ROWS);
 
 /** A random version-4 UUID in the same flat form (what `newId()` made before). */
 const randomId = () => randomUUID().replaceAll('-', '');

@@ -124,24 +124,32 @@ export async function startProxy(
  */
 export async function startProxyB(
   bench: Bench,
-  o: { main?: string; env?: Record<string, string>; nodeArgs?: string[] },
+  o: { main?: string; env?: Record<string, string>; nodeArgs?: string[]; name?: string },
 ): Promise<Server> {
+  const name = o.name ?? 'proxyB';
   const proxyB = await startProxy(bench.stack, bench.fake.url, {
     core: bench.cores.server,
-    logFile: join(bench.logDir, 'proxyB.log'),
-    ...o,
+    logFile: join(bench.logDir, `${name}.log`),
+    main: o.main,
+    env: o.env,
+    nodeArgs: o.nodeArgs,
   });
-  bench.cpuGroups.push({ name: 'proxyB', pids: () => [proxyB.proc.pid] });
+  bench.cpuGroups.push({ name, pids: () => [proxyB.proc.pid] });
   return proxyB;
 }
 
 /** Starts the bare pass-through pinned to `core`, in front of the fake, and waits until it serves. */
-export async function startPassthrough(fakeUrl: string, core: number, logFile: string): Promise<Server> {
+export async function startPassthrough(
+  fakeUrl: string,
+  core: number,
+  logFile: string,
+  nodeArgs: string[] = [],
+): Promise<Server> {
   const port = await freePort();
   const proc = await spawnPinned(
     'passthrough',
     core,
-    [PASSTHROUGH, '--upstream', fakeUrl, '--port', String(port)],
+    [...nodeArgs, PASSTHROUGH, '--upstream', fakeUrl, '--port', String(port)],
     {
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' },
       logFile,
