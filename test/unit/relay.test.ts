@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Koa from 'koa';
 import { Agent } from 'undici';
 import { relayEventStream } from '../../app/src/http/relay.ts';
+import { clientHeaders } from '../../app/src/upstream/response-headers.ts';
 import { requestUpstream, type UpstreamBody } from '../../app/src/upstream/upstream-request.ts';
 
 // A real upstream that sends one event and keeps the stream open, and a Koa app relaying it
@@ -41,7 +42,11 @@ before(async () => {
     };
     ctx.state.outcome = await relayEventStream(
       ctx,
-      { status: answer.statusCode, headers: answer.headers, body: answer.body as UpstreamBody },
+      {
+        status: answer.statusCode,
+        clientHeaders: clientHeaders(answer.headers),
+        body: answer.body as UpstreamBody,
+      },
       abort,
       failing,
     );

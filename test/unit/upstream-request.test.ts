@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Agent, type Dispatcher } from 'undici';
 import { requestUpstream, type UpstreamBody } from '../../app/src/upstream/upstream-request.ts';
 
@@ -138,5 +140,29 @@ describe('requestUpstream', () => {
     assert.ok(controller, 'the request started');
     assert.equal(controller.rawHeaders, null);
     (answer.body as UpstreamBody).cancel(new Error('done'));
+  });
+  it('keeps nothing of a streamed answer it handed over, for as long as the stream is open', async () => {
+    // The handler lives as long as the request; a settled promise keeps its value while its
+    // resolving functions can be reached. A weak reference shows whether the headers outlive the
+    // caller's own use of them while the stream stays open.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // Only the body and a weak reference leave this helper: nothing here holds the answer.
+    const open = async () => {
+      const answer = await get('/hang');
+      return { body: answer.body as UpstreamBody, headers: new WeakRef(answer.headers) };
+    };
+    const { body, headers } = await open();
+    let settled = false;
+    body.onSettled(() => {
+      settled = true;
+    });
+    for (let i = 0; i < 5 && headers.deref() !== undefined; i++) {
+      await sleep(10);
+      gc();
+    }
+    assert.equal(settled, false, 'the stream is still open');
+    assert.equal(headers.deref(), undefined, 'the parsed headers were kept');
+    body.cancel(new Error('done'));
   });
 });

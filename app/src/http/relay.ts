@@ -1,6 +1,5 @@
 import type { Context } from 'koa';
 import type { ErrorBody } from '../errors.ts';
-import { clientHeaders } from '../upstream/response-headers.ts';
 import type { UpstreamBody } from '../upstream/upstream-request.ts';
 import { LF2, SseBlocks } from './sse.ts';
 
@@ -31,14 +30,14 @@ const MID_STREAM_ERROR: ErrorBody = {
  */
 export function relayEventStream(
   ctx: Context,
-  upstream: { status: number; headers: Record<string, string | string[] | undefined>; body: UpstreamBody },
+  upstream: { status: number; clientHeaders: Readonly<Record<string, string>>; body: UpstreamBody },
   abort: AbortController,
   filter: EventFilter = (events) => events,
 ): Promise<StreamOutcome> {
   const res = ctx.res;
   ctx.respond = false;
   res.statusCode = upstream.status;
-  for (const [name, value] of Object.entries(clientHeaders(upstream.headers))) res.setHeader(name, value);
+  for (const name in upstream.clientHeaders) res.setHeader(name, upstream.clientHeaders[name] as string);
   res.setHeader('content-type', 'text/event-stream; charset=utf-8');
   res.setHeader('cache-control', 'no-cache');
   res.setHeader('x-accel-buffering', 'no');

@@ -3,6 +3,7 @@ import { ApiError } from '../errors.ts';
 import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
 import { Deadline } from './deadline.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
+import { clientHeaders, isEventStream } from './response-headers.ts';
 import type { Operation, Provider, UpstreamKey } from './types.ts';
 import { requestUpstream, type UpstreamAnswer, type UpstreamBody } from './upstream-request.ts';
 
@@ -30,7 +31,13 @@ export interface Relayable {
   key: UpstreamKey;
   attempts: number;
   status: number;
-  headers: Dispatcher.ResponseData['headers'];
+  /**
+   * The upstream's headers that reach the client (see `clientHeaders`): only these are kept, as a
+   * stream keeps what it relays for as long as it lasts.
+   */
+  clientHeaders: Record<string, string>;
+  /** A body still arriving (2xx, asked for unbuffered) that the upstream sent as an event stream. */
+  eventStream: boolean;
   /** The body as it arrives (a 2xx stream), or read whole (JSON, or the error body of a 4xx). */
   body: UpstreamBody | Buffer;
 }
@@ -148,10 +155,7 @@ export class Forwarder {
       return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {
-      return {
-        outcome: { kind: 'success' },
-        relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body: res.body },
-      };
+      return { outcome: { kind: 'success' }, relay: relayable(candidate.key, res) };
     }
     // Only a 2xx body is handed over unread.
     const body = res.body as Buffer;
@@ -160,15 +164,23 @@ export class Forwarder {
       headers: res.headers,
       body: body.toString('utf8'),
     });
-    if (outcome.kind === 'client_error') {
-      return { outcome, relay: { key: candidate.key, status: res.statusCode, headers: res.headers, body } };
-    }
+    if (outcome.kind === 'client_error') return { outcome, relay: relayable(candidate.key, res) };
     return { outcome };
   }
 
   async close(): Promise<void> {
     await this.#agent.close();
   }
+}
+
+function relayable(key: UpstreamKey, res: UpstreamAnswer): Omit<Relayable, 'attempts'> {
+  return {
+    key,
+    status: res.statusCode,
+    clientHeaders: clientHeaders(res.headers),
+    eventStream: !Buffer.isBuffer(res.body) && isEventStream(res.headers),
+    body: res.body,
+  };
 }
 
 /** Thrown when the client disconnected while we were still waiting on the upstream. */

@@ -29,6 +29,21 @@ export function requestUpstream(
 ): Promise<UpstreamAnswer> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
+    // The handler below lives as long as the request: for a stream, minutes. Once the answer is
+    // handed over it must not keep it, and a settled promise keeps its value for as long as its
+    // resolving functions can be reached; so the handler reaches them only through `pending`.
+    let pending: { resolve: (a: UpstreamAnswer) => void; reject: (e: unknown) => void } | undefined = {
+      resolve,
+      reject,
+    };
+    const answer = (a: UpstreamAnswer) => {
+      pending?.resolve(a);
+      pending = undefined;
+    };
+    const fail = (err: unknown) => {
+      pending?.reject(err);
+      pending = undefined;
+    };
     const chunks: Buffer[] = [];
     let kept = 0;
     let limit = Number.POSITIVE_INFINITY;
@@ -46,16 +61,16 @@ export function requestUpstream(
       },
       onResponseStart(c, status, responseHeaders) {
         statusCode = status;
-        headers = responseHeaders;
         // undici keeps the raw header buffers, views of the socket's read buffer, on the controller
-        // for as long as the request lasts: minutes for a stream. The parsed headers are all we use.
+        // for as long as the request lasts. The parsed headers are all we use.
         c.rawHeaders = null;
-        if (status < 200 || status >= 300) limit = o.errorBodyLimit;
-        else if (o.streamSuccess) {
+        if (status >= 200 && status < 300 && o.streamSuccess) {
           streamed = new UpstreamBody(c);
-          resolve({ statusCode, headers, body: streamed });
-          headers = {}; // the consumer has them; this handler lives as long as the stream
+          answer({ statusCode, headers: responseHeaders, body: streamed });
+          return;
         }
+        headers = responseHeaders;
+        if (status < 200 || status >= 300) limit = o.errorBodyLimit;
       },
       onResponseData(_c, chunk) {
         if (streamed !== undefined) {
@@ -73,7 +88,7 @@ export function requestUpstream(
           streamed.finish();
           return;
         }
-        resolve({
+        answer({
           statusCode,
           headers,
           body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
@@ -83,7 +98,7 @@ export function requestUpstream(
         settle();
         const reason: unknown = signal.aborted ? signal.reason : err;
         if (streamed !== undefined) streamed.fail(reason);
-        else reject(reason);
+        else fail(reason);
       },
     });
   });

@@ -2,7 +2,6 @@ import type { Context } from 'koa';
 import { type ApiKeyIdentity, mayUseModel } from '../../auth/api-key-auth.ts';
 import { ApiError } from '../../errors.ts';
 import { ClientGoneError, type Forwarder } from '../../upstream/forwarder.ts';
-import { clientHeaders, isEventStream } from '../../upstream/response-headers.ts';
 import type { Operation } from '../../upstream/types.ts';
 import { StreamUsage, withUsageRequested } from '../../usage/stream-usage.ts';
 import { completionBudget, estimatePromptTokens } from '../../usage/tokens.ts';
@@ -79,7 +78,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     });
     ctx.state.upstreamKeyId = answer.key.id;
     ctx.state.attempts = answer.attempts;
-    if (!Buffer.isBuffer(answer.body) && isEventStream(answer.headers) && tracker) {
+    if (!Buffer.isBuffer(answer.body) && answer.eventStream && tracker) {
       const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
       const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
       ctx.state.streamOutcome = outcome;
@@ -90,7 +89,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     }
     const buffered = Buffer.isBuffer(answer.body) ? answer.body : await answer.body.bytes();
     ctx.status = answer.status;
-    setHeaders(ctx, clientHeaders(answer.headers));
+    setHeaders(ctx, answer.clientHeaders);
     ctx.body = buffered;
     ctx.state.completionBody = buffered;
     // Read by the usage recorder once the response is out.
