@@ -1,7 +1,7 @@
 // The RSS of a freshly started proxy while it holds `--streams` open streams, as in the benchmark's
 // last phase, once for each set of node flags given (an empty one: the proxy's own flags only), so
 // the memory cost of a V8 setting can be weighed.
-//   node bench/hold-rss.ts [--streams 1000] '' '--max-semi-space-size=32' ...
+//   node bench/hold-rss.ts [--streams 1000] -- '' '--max-semi-space-size=32' ...
 import { parseArgs } from 'node:util';
 import { requestFor } from './phases.ts';
 import { startBench, startProxyB } from './setup.ts';
