@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { requestFor } from './phases.ts';
 import { startBench, startProxyB } from './setup.ts';
-import { holdStreams } from './streams.ts';
+import { describeHold, holdStreams } from './streams.ts';
 
 const { values: o, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,10 +24,7 @@ try {
         fake: bench.fake,
         holdSeconds: 5,
       });
-      process.stdout.write(
-        `${flags || '(no extra flags)'}: opened ${h.opened}, completed ${h.completed}, failures ${h.failures}; ` +
-          `RSS before ${h.rssBeforeMB.toFixed(0)} MB, while held ${h.rssHeldMB.toFixed(0)} MB, after ${h.rssAfterMB.toFixed(0)} MB\n`,
-      );
+      process.stdout.write(`${flags || '(no extra flags)'}: ${describeHold(h)}\n`);
     } finally {
       await proxy.proc.stop(40_000);
     }

@@ -14,7 +14,7 @@ import { latencyRuns, type PhaseContext, probe, requestFor, throughputRuns, warm
 import { memoryMB } from './procs.ts';
 import { figures, goals, halfOf, logSummary, machineInfo, supplementary, table } from './report.ts';
 import { POSTGRES_NICE, startBench, startPassthrough, startProxy } from './setup.ts';
-import { type HoldResult, holdStreams } from './streams.ts';
+import { describeHold, type HoldResult, holdStreams } from './streams.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -124,10 +124,7 @@ async function main(): Promise<number> {
           fake,
           holdSeconds: 5,
         });
-        say(
-          `${count} open streams through ${name} (freshly started): opened ${h.opened}, completed ${h.completed}, failures ${h.failures}; ` +
-            `RSS before ${h.rssBeforeMB.toFixed(0)} MB, while held ${h.rssHeldMB.toFixed(0)} MB, after ${h.rssAfterMB.toFixed(0)} MB`,
-        );
+        say(`${count} open streams through ${name} (freshly started): ${describeHold(h)}`);
         holds.push(h);
       } finally {
         await server.proc.stop(40_000);

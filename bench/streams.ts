@@ -18,6 +18,14 @@ export interface HoldResult {
   rssAfterMB: number;
 }
 
+/** One line for a hold, as the raw output shows it. */
+export function describeHold(h: HoldResult): string {
+  return (
+    `opened ${h.opened}, completed ${h.completed}, failures ${h.failures}; ` +
+    `RSS before ${h.rssBeforeMB.toFixed(0)} MB, while held ${h.rssHeldMB.toFixed(0)} MB, after ${h.rssAfterMB.toFixed(0)} MB`
+  );
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { ErrorBody } from '../errors.ts';
 import type { UpstreamBody } from '../upstream/upstream-request.ts';
+import { setHeaders } from './headers.ts';
 import { LF2, SseBlocks } from './sse.ts';
 
 export interface StreamOutcome {
@@ -37,7 +38,7 @@ export function relayEventStream(
   const res = ctx.res;
   ctx.respond = false;
   res.statusCode = upstream.status;
-  for (const name in upstream.clientHeaders) res.setHeader(name, upstream.clientHeaders[name] as string);
+  setHeaders(ctx, upstream.clientHeaders);
   res.setHeader('content-type', 'text/event-stream; charset=utf-8');
   res.setHeader('cache-control', 'no-cache');
   res.setHeader('x-accel-buffering', 'no');
