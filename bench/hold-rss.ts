@@ -1,7 +1,9 @@
 // The RSS of a freshly started proxy while it holds `--streams` open streams, as in the benchmark's
-// last phase, once for each set of node flags given (an empty one: the proxy's own flags only), so
-// the memory cost of a V8 setting can be weighed.
-//   node bench/hold-rss.ts [--streams 1000] -- '' '--max-semi-space-size=32' ...
+// last phase, once for each variant given: node flags and `NAME=VALUE` environment variables (an
+// empty variant: the proxy as it ships), so the memory cost of a setting can be weighed. Besides
+// the RSS it reports the anonymous part (heaps, malloc's arenas, stacks); the rest is mapped
+// files, mostly the node binary's own pages.
+//   node bench/hold-rss.ts [--streams 1000] -- '' '--max-semi-space-size=32' 'MALLOC_ARENA_MAX=2' ...
 import { parseArgs } from 'node:util';
 import { requestFor } from './phases.ts';
 import { startBench, startProxyB } from './setup.ts';
@@ -14,7 +16,14 @@ const { values: o, positionals } = parseArgs({
 const bench = await startBench({ app: 'dist' });
 try {
   for (const [i, flags] of (positionals.length > 0 ? positionals : ['']).entries()) {
-    const proxy = await startProxyB(bench, { name: `hold${i}`, nodeArgs: flags.split(' ').filter(Boolean) });
+    const words = flags.split(' ').filter(Boolean);
+    const env = Object.fromEntries(
+      words
+        .filter((w) => !w.startsWith('-'))
+        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+    );
+    const nodeArgs = words.filter((w) => w.startsWith('-'));
+    const proxy = await startProxyB(bench, { name: `hold${i}`, nodeArgs, env });
     try {
       const h = await holdStreams({
         target: { name: `hold${i}`, url: proxy.url },
@@ -24,7 +33,9 @@ try {
         fake: bench.fake,
         holdSeconds: 5,
       });
-      process.stdout.write(`${flags || '(no extra flags)'}: ${describeHold(h)}\n`);
+      process.stdout.write(
+        `${flags || '(as it ships)'}: ${describeHold(h)}; while held, anonymous ${h.anonHeldMB.toFixed(0)} MB\n`,
+      );
     } finally {
       await proxy.proc.stop(40_000);
     }

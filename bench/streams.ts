@@ -15,6 +15,8 @@ export interface HoldResult {
   rssBeforeMB: number;
   /** Highest VmRSS sampled while all streams were open. */
   rssHeldMB: number;
+  /** Of that sample: anonymous memory (the rest is mapped files, mostly the node binary). */
+  anonHeldMB: number;
   rssAfterMB: number;
 }
 
@@ -82,8 +84,13 @@ export async function holdStreams(opts: {
     if (held !== 'ok') throw new Error(`the fake holds fewer than ${count} streams (${held})`);
     await until(`${count} first events at the client`, () => opened + failures >= count, 60_000);
     let rssHeldMB = 0;
+    let anonHeldMB = 0;
     for (let t = 0; t < opts.holdSeconds * 4; t++) {
-      rssHeldMB = Math.max(rssHeldMB, memoryMB(opts.serverPid));
+      const rss = memoryMB(opts.serverPid);
+      if (rss > rssHeldMB) {
+        rssHeldMB = rss;
+        anonHeldMB = memoryMB(opts.serverPid, 'RssAnon');
+      }
       await sleep(250);
     }
     await opts.fake.send('release');
@@ -96,6 +103,7 @@ export async function holdStreams(opts: {
       failures,
       rssBeforeMB,
       rssHeldMB,
+      anonHeldMB,
       rssAfterMB: memoryMB(opts.serverPid),
     };
   } finally {
