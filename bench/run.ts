@@ -14,6 +14,7 @@ import { latencyRuns, type PhaseContext, probe, requestFor, throughputRuns, warm
 import { memoryMB } from './procs.ts';
 import { figures, goals, halfOf, logSummary, machineInfo, supplementary, table } from './report.ts';
 import { POSTGRES_NICE, startBench, startPassthrough, startProxy } from './setup.ts';
+import { describeStalls, machineStalls } from './stalls.ts';
 import { describeHold, type HoldResult, holdStreams } from './streams.ts';
 
 const { values: o } = parseArgs({
@@ -30,6 +31,8 @@ const { values: o } = parseArgs({
     out: { type: 'string' },
   },
 });
+/** How long the spinner of `machineStalls` runs, with the other CPUs idle and then busy. */
+const STALL_SECONDS = 8;
 const stamp = new Date().toISOString().slice(0, 16).replace(':', '');
 const outFile = o.out ?? `bench/results/${stamp}Z.txt`;
 mkdirSync(dirname(outFile), { recursive: true });
@@ -62,6 +65,14 @@ async function main(): Promise<number> {
       `pinned: proxy (${app}, pid ${proxy.proc.pid}) and pass-through (pid ${passthrough.proc.pid}) on CPU ${cores.server}; ` +
         `fake upstream (pid ${fake.proc.pid}) on CPU ${cores.fake}; this load generator (pid ${process.pid}) on CPU ${cores.loadgen}; ` +
         `Postgres (pid ${bench.stack.pg.pid}, nice ${POSTGRES_NICE}) and Redis (pid ${bench.stack.redis.pid}) on CPU ${cores.stores}`,
+    );
+    const others = [...new Set([cores.fake, cores.loadgen, cores.stores])].filter(
+      (cpu) => cpu !== cores.server,
+    );
+    const stalls = await machineStalls(cores.server, others, STALL_SECONDS, bench.logDir);
+    say(
+      `machine stalls on CPU ${cores.server} (a spinner pinned there, ${STALL_SECONDS} s each): ` +
+        `other CPUs idle: ${describeStalls(stalls.quiet)}; other CPUs busy: ${describeStalls(stalls.busy)}`,
     );
     const c: PhaseContext = {
       bench,
