@@ -50,10 +50,10 @@ export function spawnPinned(
 }
 
 /**
- * Resident set size of a process in MB (10^6 bytes; VmRSS), VmHWM for its peak, or one part of it:
- * RssAnon (the heaps, malloc's arenas, stacks) or RssFile (mapped files: mostly the node binary).
+ * Resident set size of a process in MB (10^6 bytes; VmRSS), VmHWM for its peak, or RssAnon, its
+ * anonymous part (the heaps, malloc's arenas, stacks; the rest is mapped files).
  */
-export function memoryMB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile' = 'VmRSS'): number {
+export function memoryMB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
   if (kb === undefined) throw new Error(`no ${field} for PID ${pid}`);
