@@ -6,7 +6,7 @@
 //   node bench/hold-rss.ts [--streams 1000] -- '' '--max-semi-space-size=32' 'MALLOC_ARENA_MAX=2' ...
 import { parseArgs } from 'node:util';
 import { requestFor } from './phases.ts';
-import { startBench, startProxyB } from './setup.ts';
+import { envOf, startBench, startProxyB } from './setup.ts';
 import { describeHold, holdStreams } from './streams.ts';
 
 const { values: o, positionals } = parseArgs({
@@ -17,11 +17,7 @@ const bench = await startBench({ app: 'dist' });
 try {
   for (const [i, flags] of (positionals.length > 0 ? positionals : ['']).entries()) {
     const words = flags.split(' ').filter(Boolean);
-    const env = Object.fromEntries(
-      words
-        .filter((w) => !w.startsWith('-'))
-        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
-    );
+    const env = envOf(words.filter((w) => !w.startsWith('-')));
     const nodeArgs = words.filter((w) => w.startsWith('-'));
     const proxy = await startProxyB(bench, { name: `hold${i}`, nodeArgs, env });
     try {

@@ -11,12 +11,8 @@ import { formatCpu, startCpuMeter } from './cpu.ts';
 import { throughput } from './load.ts';
 import { requestFor } from './phases.ts';
 import { MODES, median } from './report.ts';
-import { startBench, startProxyB } from './setup.ts';
+import { envOf, startBench, startProxyB } from './setup.ts';
 import { holdStreams } from './streams.ts';
-
-function envOf(pairs: string[]): Record<string, string> {
-  return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-}
 
 const { values: o } = parseArgs({
   options: {

@@ -118,6 +118,11 @@ export async function startProxy(
   return { proc, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
+/** `NAME=VALUE` words from the command line as an environment (for `env` below). */
+export function envOf(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 /**
  * Starts a second proxy, "proxyB", for an A/B comparison: another build (`main`), other settings
  * (`env`) or other node flags, on the servers' core, with its CPU measured as a group of its own.

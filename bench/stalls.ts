@@ -17,12 +17,17 @@ export interface Stalls {
   lostMs: number;
 }
 
-async function spinOn(core: number, seconds: number, logDir: string): Promise<Stalls> {
-  const spinner = await spawnPinned('spin', core, [SPIN, String(seconds)], {
+/** bench/spin.ts on `core`: its gaps on stdout, or with `--burn` only a busy CPU. */
+function spin(core: number, args: string[], logDir: string): Promise<PinnedProcess> {
+  return spawnPinned('spin', core, [SPIN, ...args], {
     env: { PATH: process.env.PATH ?? '' },
     logFile: join(logDir, 'spin.log'),
-    pipeStdio: true,
+    pipeStdio: !args.includes('--burn'),
   });
+}
+
+async function spinOn(core: number, seconds: number, logDir: string): Promise<Stalls> {
+  const spinner = await spin(core, [String(seconds)], logDir);
   let out = '';
   spinner.child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString('utf8');
@@ -46,13 +51,7 @@ export async function machineStalls(
   const quiet = await spinOn(server, seconds, logDir);
   const burners: PinnedProcess[] = [];
   try {
-    for (const core of others)
-      burners.push(
-        await spawnPinned('burn', core, [SPIN, String(seconds + 2), '--burn'], {
-          env: { PATH: process.env.PATH ?? '' },
-          logFile: join(logDir, 'spin.log'),
-        }),
-      );
+    for (const core of others) burners.push(await spin(core, [String(seconds + 2), '--burn'], logDir));
     return { quiet, busy: await spinOn(server, seconds, logDir) };
   } finally {
     await Promise.all(burners.map((b) => b.stop()));
