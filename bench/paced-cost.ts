@@ -1,0 +1,81 @@
+// What one request costs (b) the pass-through and (c) the proxy, flat out (64 connections) and at
+// a fixed rate: CPU (all the server's threads), and — when `perf` can count the kernel's
+// tracepoints — system calls and context switches. It tells the server's own work from the
+// kernel's, and shows how much a fixed rate raises the cost (fewer requests per turn of the loop).
+//   node bench/paced-cost.ts [--rate 3000] [--seconds 8] [--rounds 2] [--mode json|stream]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { throughput } from './load.ts';
+import { pace } from './pacer.ts';
+import { requestFor } from './phases.ts';
+import { cpuTicks } from './procs.ts';
+import { startBench } from './setup.ts';
+
+const { values: o } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '3000' },
+    seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '2' },
+    mode: { type: 'string', default: 'json' },
+  },
+});
+const mode = o.mode === 'stream' ? 'stream' : 'json';
+const seconds = Number(o.seconds);
+const EVENTS = ['raw_syscalls:sys_enter', 'context-switches'];
+
+/** Counts EVENTS for `pid` until the returned function is called; empty if perf cannot. */
+function countEvents(pid: number): () => Promise<Record<string, number>> {
+  const perf = spawn('perf', ['stat', '-x,', '-e', EVENTS.join(','), '-p', String(pid)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let out = '';
+  perf.stderr.on('data', (d: Buffer) => {
+    out += d;
+  });
+  perf.on('error', () => {});
+  return async () => {
+    if (perf.exitCode === null && perf.pid !== undefined) {
+      perf.kill('SIGINT');
+      await once(perf, 'close');
+    }
+    // CSV lines: value,unit,event,...; "<not supported>" and the like are left out.
+    const counts: Record<string, number> = {};
+    for (const [value, , event] of out.split('\n').map((l) => l.split(',')))
+      if (event !== undefined && EVENTS.includes(event) && /^\d+$/.test(value ?? ''))
+        counts[event] = Number(value);
+    return counts;
+  };
+}
+
+const bench = await startBench({ app: 'dist' });
+try {
+  const req = requestFor(bench, mode);
+  const servers = [
+    { name: 'passthrough', url: bench.passthrough.url, pid: bench.passthrough.proc.pid },
+    { name: 'proxy', url: bench.proxy.url, pid: bench.proxy.proc.pid },
+  ];
+  for (const s of servers) await throughput(s, req, 64, seconds); // warm-up
+  for (let round = 1; round <= Number(o.rounds); round++)
+    for (const s of servers)
+      for (const load of ['flat out', `${o.rate}/s`]) {
+        const stop = countEvents(s.pid);
+        await sleep(300); // perf attaches
+        const ticks = cpuTicks(s.pid);
+        const served =
+          load === 'flat out'
+            ? (await throughput(s, req, 64, seconds)).ok
+            : (await pace(s, req, Number(o.rate), seconds)).sent;
+        const cpuUs = ((cpuTicks(s.pid) - ticks) * 10_000) / served; // a tick is 10 ms
+        const counts = await stop();
+        const per = (event: string) =>
+          counts[event] === undefined ? 'n/a' : ((counts[event] as number) / served).toFixed(2);
+        process.stdout.write(
+          `round ${round} ${mode} ${s.name} ${load}: ${served} requests, CPU ${cpuUs.toFixed(0)} µs, ` +
+            `system calls ${per(EVENTS[0] as string)}, context switches ${per(EVENTS[1] as string)} per request\n`,
+        );
+      }
+} finally {
+  await bench.close();
+}
