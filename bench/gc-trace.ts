@@ -3,14 +3,15 @@
 // generation per request, the scavenges' pauses, and the full collections with their longest
 // incremental step. Unlike timings, these counters hardly depend on the machine's speed; what
 // survives does depend on how many requests are in flight, so the load is either `--connections`
-// flat out (1: one request in flight at a time) or a fixed `--rate` with up to 64 connections.
+// flat out (1: one request in flight at a time) or a fixed `--rate` with up to 64 connections (then
+// with each round's p99 beside the collector's figures).
 //   node bench/gc-trace.ts [--connections 1 | --rate 4900] [--seconds 15] [--rounds 2] [--mode json|stream] BUILD...
 // BUILD is a main.js (default: this build's), optionally with node flags after `|`:
 //   'dist/app/src/main.js|--no-allocation-site-pretenuring'
 // or `passthrough`: a second copy of (b), traced the same way.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { throughput } from './load.ts';
+import { summarize as latencyOf, throughput } from './load.ts';
 import { pace } from './pacer.ts';
 import { requestFor } from './phases.ts';
 import { startBench, startPassthrough, startProxyB } from './setup.ts';
@@ -36,6 +37,8 @@ interface Traced {
   /** The measured stretches, in milliseconds since `startedAt`. */
   windows: Array<[number, number]>;
   requests: number;
+  /** Each round's p99 in ms, at a fixed rate. */
+  p99s: number[];
 }
 
 const bench = await startBench({ app: 'dist' });
@@ -51,7 +54,7 @@ try {
       main === 'passthrough'
         ? await startPassthrough(bench.fake.url, bench.cores.server, log, nodeArgs)
         : await startProxyB(bench, { main, name, nodeArgs });
-    const traced = { build, log, startedAt, windows: [], requests: 0 };
+    const traced: Traced = { build, log, startedAt, windows: [], requests: 0, p99s: [] };
     servers.push({ url: s.url, traced, stop: () => s.proc.stop(40_000) });
   }
   const req = requestFor(bench, mode);
@@ -63,6 +66,7 @@ try {
       if (o.rate !== undefined) {
         const r = await pace(target, req, Number(o.rate), Number(o.seconds));
         traced.requests += r.sent - r.failures;
+        traced.p99s.push(latencyOf([r]).p99);
       } else {
         traced.requests += (await throughput(target, req, Number(o.connections), Number(o.seconds))).ok;
       }
@@ -103,6 +107,7 @@ function summarize(t: Traced): string {
   return (
     `${t.build}: ${t.requests} requests | per request: allocated ${per(allocated)}, survived ${per(survived)}, ` +
     `promoted ${per(promoted)} | ${scavenges} scavenges, mean pause ${(scavengePause / Math.max(scavenges, 1)).toFixed(2)} ms | ` +
-    `${full.length} full collections (final pause/longest incremental step, ms): ${full.join(' ') || '-'}`
+    `${full.length} full collections (final pause/longest incremental step, ms): ${full.join(' ') || '-'}` +
+    (t.p99s.length > 0 ? ` | p99 per round: ${t.p99s.map((x) => x.toFixed(1)).join(', ')} ms` : '')
   );
 }
