@@ -1,13 +1,13 @@
 import type { Context } from 'koa';
-import type { Logger } from '../../log/logger.ts';
 
 /**
  * One JSON line per request, written when the response (or stream) is finished: the request id,
  * route, status, timing, key and upstream key ids — never the credentials, and the prompt and
  * completion bodies only when LOG_PROMPT_BODY=true. The path is logged without its query.
+ * `write` is the logger's writer for lines with the message `request` (`fixedLineWriter`).
  */
 export function logRequest(
-  logger: Logger,
+  write: (fields: Record<string, unknown>) => void,
   ctx: Context,
   status: number,
   ms: number,
@@ -32,5 +32,5 @@ export function logRequest(
     if (s.promptBody) fields.prompt = String(s.promptBody);
     if (s.completionBody) fields.completion = String(s.completionBody);
   }
-  logger.info(fields, 'request');
+  write(fields);
 }

@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { fixedLineWriter } from '../../log/fixed-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
 import type { AfterResponse } from '../after-response.ts';
@@ -32,6 +33,7 @@ export function responseStatus(ctx: Context): number {
  * and the request metrics, queued to run after the response is written.
  */
 export function edge(o: EdgeOptions) {
+  const writeAccessLine = fixedLineWriter(o.logger, 'request');
   return async function edgeLayer(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
     adoptRequestId(ctx);
@@ -44,7 +46,7 @@ export function edge(o: EdgeOptions) {
       const ms = performance.now() - started;
       const status = ctx.state.clientGone ? 499 : responseStatus(ctx);
       o.afterResponse.run(() => {
-        logRequest(o.logger, ctx, status, ms, o.logBodies);
+        logRequest(writeAccessLine, ctx, status, ms, o.logBodies);
         countRequest(o.metrics, ctx, status, ms, o.modelLabel);
       });
     }
