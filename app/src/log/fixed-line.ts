@@ -15,7 +15,9 @@ interface PinoParts {
  * Writes lines of one fixed shape at `info`: for each call, the same bytes as
  * `logger.info(fields, msg)` (test/unit/fixed-line.test.ts holds them to it), serialised by one
  * `JSON.stringify` instead of pino's loop over the fields. For the access line, written for every
- * request, that saves the proxy about 5 µs of its 160–190 µs a request (bench/RESULTS.md).
+ * request, that saves the proxy about 5 µs of its 160–190 µs a request (bench/RESULTS.md). One
+ * difference, for the better: a lone surrogate comes out escaped (`\ud800`), where pino writes it
+ * raw and UTF-8 turns it into U+FFFD.
  *
  * Only for a fixed set of fields that never holds a credential: pino's redaction is not applied.
  * A destination that wants pino's metadata (pino.multistream) gets `logger.info` itself.
