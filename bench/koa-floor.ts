@@ -18,7 +18,7 @@ const router = new Router();
 router.get('/health/live', (ctx) => {
   ctx.body = { status: 'ok' };
 });
-router.post('/v1/chat/completions', async (ctx) => {
+async function forward(ctx: Koa.Context): Promise<void> {
   const chunks: Buffer[] = [];
   await new Promise((resolve) => ctx.req.on('data', (c: Buffer) => chunks.push(c)).once('end', resolve));
   const answer = await requestUpstream(
@@ -41,5 +41,9 @@ router.post('/v1/chat/completions', async (ctx) => {
   for (const [name, value] of Object.entries(answer.headers))
     if (!HOP.has(name) && value !== undefined) ctx.set(name, value);
   ctx.body = answer.body;
-});
-new Koa().use(router.routes()).listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1');
+}
+// Served ahead of the router, as the proxy serves its OpenAI paths (exactPostRoutes in app.ts).
+new Koa()
+  .use((ctx, next) => (ctx.method === 'POST' && ctx.path === '/v1/chat/completions' ? forward(ctx) : next()))
+  .use(router.routes())
+  .listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1');

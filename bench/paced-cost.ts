@@ -2,16 +2,18 @@
 // a fixed rate: CPU (all the server's threads), and — when `perf` can count the kernel's
 // tracepoints — system calls and context switches. It tells the server's own work from the
 // kernel's, and shows how much a fixed rate raises the cost (fewer requests per turn of the loop).
-//   node bench/paced-cost.ts [--rate 3000] [--seconds 8] [--rounds 2] [--mode json|stream]
+// `--floor` measures bench/koa-floor.ts too (JSON only): what Koa alone adds to the pass-through.
+//   node bench/paced-cost.ts [--rate 3000] [--seconds 8] [--rounds 2] [--mode json|stream] [--floor]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { throughput } from './load.ts';
 import { pace } from './pacer.ts';
 import { requestFor } from './phases.ts';
 import { cpuTicks } from './procs.ts';
-import { startBench } from './setup.ts';
+import { startBench, startProxyB } from './setup.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -19,9 +21,12 @@ const { values: o } = parseArgs({
     seconds: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '2' },
     mode: { type: 'string', default: 'json' },
+    floor: { type: 'boolean', default: false },
   },
 });
 const mode = o.mode === 'stream' ? 'stream' : 'json';
+if (o.floor && mode === 'stream')
+  throw new Error('--floor measures JSON only: bench/koa-floor.ts does not stream');
 const seconds = Number(o.seconds);
 const EVENTS = ['raw_syscalls:sys_enter', 'context-switches'];
 
@@ -50,10 +55,17 @@ function countEvents(pid: number): () => Promise<Record<string, number>> {
 }
 
 const bench = await startBench({ app: 'dist' });
+const floor = o.floor
+  ? await startProxyB(bench, {
+      main: fileURLToPath(new URL('koa-floor.ts', import.meta.url)),
+      name: 'koa-floor',
+    })
+  : undefined;
 try {
   const req = requestFor(bench, mode);
   const servers = [
     { name: 'passthrough', url: bench.passthrough.url, pid: bench.passthrough.proc.pid },
+    ...(floor ? [{ name: 'koa-floor', url: floor.url, pid: floor.proc.pid }] : []),
     { name: 'proxy', url: bench.proxy.url, pid: bench.proxy.proc.pid },
   ];
   for (const s of servers) await throughput(s, req, 64, seconds); // warm-up
@@ -77,5 +89,6 @@ try {
         );
       }
 } finally {
+  await floor?.proc.stop(40_000);
   await bench.close();
 }
