@@ -21,7 +21,12 @@ export interface InProcessApp {
   port: number;
   services: Services;
   registry: Registry;
-  /** Every log line the app wrote, as text (for secret canary checks) and parsed. */
+  /**
+   * Runs now the bookkeeping of the requests answered so far (access lines, request metrics, usage
+   * rows into the buffer, token settlements), which the app batches for up to 10 ms after a response.
+   */
+  settle(): void;
+  /** Every log line the app wrote, as text (for secret canary checks) and parsed; settles first. */
   logText(): string;
   logs(): Array<Record<string, unknown>>;
   stop(): Promise<void>;
@@ -69,8 +74,15 @@ export async function startAppInProcess(
     port,
     services,
     registry,
-    logText: () => lines.join('\n'),
-    logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    settle: () => services.afterResponse.flush(),
+    logText: () => {
+      services.afterResponse.flush();
+      return lines.join('\n');
+    },
+    logs: () => {
+      services.afterResponse.flush();
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

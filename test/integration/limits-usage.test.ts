@@ -102,14 +102,19 @@ describe('rate limits across replicas', () => {
     const { key } = await stack.issueKey({ rpm: 0 });
     await post(a.url, key);
     await post(a.url, key, { ...CHAT, model: 'invented-model-xyz' });
-    const text = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
-    assert.match(
-      text,
-      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="200",model="gpt-4o"\} \d+/,
+    // The request metrics are counted within 10 ms of the response (bookkeeping runs in batches).
+    const invented =
+      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="404",model="other"\} 1/;
+    const text = await waitFor(
+      async () => {
+        const body = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
+        return invented.test(body) ? body : undefined;
+      },
+      { timeoutMs: 5_000, what: 'the second request counted' },
     );
     assert.match(
       text,
-      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="404",model="other"\} 1/,
+      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="200",model="gpt-4o"\} \d+/,
     );
     assert.ok(!text.includes('invented-model-xyz'));
     assert.match(
@@ -296,6 +301,7 @@ describe('usage accounting', () => {
       const statuses: number[] = [];
       for (let i = 0; i < 25; i++) statuses.push((await post(app.url, key)).status);
       assert.deepEqual(new Set(statuses), new Set([200]), 'served from memory while Postgres is down');
+      app.settle();
       assert.ok(app.services.usage.buffered >= 25);
       await new Promise((r) => setTimeout(r, 300));
       await stack.pg.start();

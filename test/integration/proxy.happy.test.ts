@@ -186,6 +186,7 @@ describe('proxy: every route through the official SDK', () => {
       assert.equal(((await res.json()) as { object: string }).object, 'chat.completion', path);
       served.push(res.headers.get('x-request-id'));
     }
+    app.settle();
     await app.services.usage.flush();
     const { rows } = await stack.db.query(
       'SELECT request_id, route FROM usage_logs WHERE request_id = ANY($1)',
