@@ -3,7 +3,10 @@
 // tracepoints — system calls and context switches. It tells the server's own work from the
 // kernel's, and shows how much a fixed rate raises the cost (fewer requests per turn of the loop).
 // `--floor` measures bench/koa-floor.ts too (JSON only): what Koa alone adds to the pass-through.
+// `--b-main` measures another build's main.js as "proxyB", for an A/B comparison. The servers take
+// turns in one order in odd rounds and the reverse in even ones, so drift touches each alike.
 //   node bench/paced-cost.ts [--rate 3000] [--seconds 8] [--rounds 2] [--mode json|stream] [--floor]
+//                            [--b-main FILE]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +25,7 @@ const { values: o } = parseArgs({
     rounds: { type: 'string', default: '2' },
     mode: { type: 'string', default: 'json' },
     floor: { type: 'boolean', default: false },
+    'b-main': { type: 'string' },
   },
 });
 const mode = o.mode === 'stream' ? 'stream' : 'json';
@@ -61,16 +65,19 @@ const floor = o.floor
       name: 'koa-floor',
     })
   : undefined;
+const proxyB = o['b-main'] !== undefined ? await startProxyB(bench, { main: o['b-main'] }) : undefined;
 try {
   const req = requestFor(bench, mode);
   const servers = [
     { name: 'passthrough', url: bench.passthrough.url, pid: bench.passthrough.proc.pid },
     ...(floor ? [{ name: 'koa-floor', url: floor.url, pid: floor.proc.pid }] : []),
     { name: 'proxy', url: bench.proxy.url, pid: bench.proxy.proc.pid },
+    ...(proxyB ? [{ name: 'proxyB', url: proxyB.url, pid: proxyB.proc.pid }] : []),
   ];
+  const cpu = new Map<string, number[]>();
   for (const s of servers) await throughput(s, req, 64, seconds); // warm-up
   for (let round = 1; round <= Number(o.rounds); round++)
-    for (const s of servers)
+    for (const s of round % 2 === 1 ? servers : [...servers].reverse())
       for (const load of ['flat out', `${o.rate}/s`]) {
         const stop = countEvents(s.pid);
         await sleep(300); // perf attaches
@@ -80,6 +87,8 @@ try {
             ? (await throughput(s, req, 64, seconds)).ok
             : (await pace(s, req, Number(o.rate), seconds)).sent;
         const cpuUs = ((cpuTicks(s.pid) - ticks) * 10_000) / served; // a tick is 10 ms
+        const key = `${s.name} ${load}`;
+        cpu.set(key, [...(cpu.get(key) ?? []), cpuUs]);
         const counts = await stop();
         const per = (event: string) =>
           counts[event] === undefined ? 'n/a' : ((counts[event] as number) / served).toFixed(2);
@@ -88,7 +97,14 @@ try {
             `system calls ${per(EVENTS[0] as string)}, context switches ${per(EVENTS[1] as string)} per request\n`,
         );
       }
+  for (const [key, values] of cpu) {
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    process.stdout.write(
+      `${mode} ${key}: CPU ${values.map((v) => v.toFixed(0)).join(', ')} µs, mean ${mean.toFixed(1)}\n`,
+    );
+  }
 } finally {
+  await proxyB?.proc.stop(40_000);
   await floor?.proc.stop(40_000);
   await bench.close();
 }
