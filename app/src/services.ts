@@ -137,7 +137,7 @@ export async function createServices(
     metrics,
     healthChecks,
     async close() {
-      afterResponse.flush();
+      afterResponse.close();
       prober.stop();
       await pool.stop();
       retention.stop();

@@ -85,6 +85,16 @@ describe('AfterResponse', () => {
     await again;
     assert.equal(runs, 2, 'a task queued after a flush is scheduled again');
   });
+
+  it('once closed (shutdown), runs what is queued and then each task at once', () => {
+    const after = new AfterResponse(() => {});
+    const seen: string[] = [];
+    after.run(() => seen.push('queued'));
+    after.close();
+    assert.deepEqual(seen, ['queued']);
+    after.run(() => seen.push('late'));
+    assert.deepEqual(seen, ['queued', 'late'], 'a request that ends during shutdown is not batched');
+  });
 });
 
 describe('the edge layer', () => {
