@@ -28,8 +28,8 @@ export class AfterResponse {
   /** Runs `task` after the response, with the batch it joins (at once, once closed). */
   run(task: () => void): void {
     this.#queue.push(task);
-    if (this.#closed) return this.flush();
-    if (this.#queue.length >= BATCH_TASKS) this.#immediate ??= setImmediate(this.flush);
+    if (this.#closed) this.flush();
+    else if (this.#queue.length >= BATCH_TASKS) this.#immediate ??= setImmediate(this.flush);
     else this.#timer ??= setTimeout(this.flush, BATCH_DELAY_MS);
   }
 
