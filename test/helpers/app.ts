@@ -69,18 +69,19 @@ export async function startAppInProcess(
   const server: Server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
+  const settle = () => services.afterResponse.flush();
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     services,
     registry,
-    settle: () => services.afterResponse.flush(),
+    settle,
     logText: () => {
-      services.afterResponse.flush();
+      settle();
       return lines.join('\n');
     },
     logs: () => {
-      services.afterResponse.flush();
+      settle();
       return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     async stop() {
