@@ -83,6 +83,45 @@ describe('usage recorder against Postgres', () => {
     assert.match(text, /gpt_proxy_usage_buffer_rows 0\n/);
   });
 
+  it('while a batch is being written, the rows dropped are the oldest of those waiting behind it', async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    const db = {
+      query: async (sql: string, values: unknown[]) => {
+        if (calls++ === 0) await gate;
+        return stack.db.query(sql, values);
+      },
+    } as unknown as pg.Pool;
+    const registry = new Registry();
+    const dropped: number[] = [];
+    const recorder = new UsageRecorder({
+      db,
+      metrics: createProxyMetrics(registry),
+      maxBuffer: 6,
+      batchSize: 4,
+      onDropped: (count) => dropped.push(count),
+    });
+    const inFlight = Array.from({ length: 4 }, () => row());
+    for (const r of inFlight) recorder.record(r);
+    const flushing = recorder.flush();
+    const later = Array.from({ length: 5 }, () => row());
+    for (const r of later) recorder.record(r);
+    assert.equal(recorder.buffered, 6, 'the bound holds');
+    assert.deepEqual(dropped, [1, 1, 1]);
+
+    release();
+    await flushing;
+    assert.equal(recorder.buffered, 0);
+    const kept = [...inFlight, ...later.slice(3)];
+    assert.deepEqual(await storedRequestIds([...inFlight, ...later]), kept.map((r) => r.requestId).sort());
+    const text = await registry.metrics();
+    assert.match(text, /gpt_proxy_usage_rows_written_total 6\n/);
+    assert.match(text, /gpt_proxy_usage_rows_dropped_total 3\n/);
+  });
+
   it('a batch retried after its reply was lost is stored once: each row keeps its id', async () => {
     // The insert commits, then the connection fails before the reply is read: the recorder must
     // retry (it cannot know), and the retry must not store the rows twice.

@@ -58,13 +58,16 @@ interface Refusal {
 /**
  * Writes usage rows off the hot path: `record` only appends to a bounded in-memory buffer, and a
  * timer writes batches. A failed write keeps the rows and retries with backoff, so a Postgres
- * outage loses nothing until the buffer is full — and what is dropped then is counted and logged.
+ * outage loses nothing until the buffer is full — and what is dropped then (the oldest rows not
+ * being written) is counted and logged.
  * A row Postgres refuses as data would fail its batch on every retry and hold back every row
  * after it: the batch is split until that row is found, and only it is dropped (counted, logged).
  */
 export class UsageRecorder {
   readonly #o: Required<Omit<UsageRecorderOptions, Callbacks>> & Pick<UsageRecorderOptions, Callbacks>;
   #buffer: UsageRow[] = [];
+  /** Rows at the buffer's front whose write is in flight: drops pass them by. */
+  #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #failures = 0;
@@ -93,12 +96,21 @@ export class UsageRecorder {
   record(row: UsageRow): void {
     this.#buffer.push(row);
     const excess = this.#buffer.length - this.#o.maxBuffer;
-    if (excess > 0) {
-      this.#buffer.splice(0, excess);
-      this.#o.metrics.usageDropped.inc(excess);
-      this.#o.onDropped?.(excess);
-    }
+    if (excess > 0) this.#dropOldest(excess);
     this.#o.metrics.usageBuffer.set(this.#buffer.length);
+  }
+
+  /**
+   * Drops up to `count` of the oldest rows, passing by those being written: they are on their way,
+   * and dropping them would report as lost rows that are stored. While a write is in flight the
+   * buffer may so exceed its bound by up to one batch.
+   */
+  #dropOldest(count: number): void {
+    const dropped = Math.min(count, this.#buffer.length - this.#inFlight);
+    if (dropped <= 0) return;
+    this.#buffer.splice(this.#inFlight, dropped);
+    this.#o.metrics.usageDropped.inc(dropped);
+    this.#o.onDropped?.(dropped);
   }
 
   /** Writes everything buffered now (one flush at a time); resolves when done or failed. */
@@ -113,6 +125,7 @@ export class UsageRecorder {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.slice(0, this.#o.batchSize);
       let refused: Refusal[];
+      this.#inFlight = batch.length;
       try {
         refused = await this.#writeAround(batch);
       } catch (err) {
@@ -121,10 +134,11 @@ export class UsageRecorder {
         this.#o.metrics.usageWriteFailures.inc();
         this.#o.onWriteError?.(err, this.#buffer.length);
         return;
+      } finally {
+        this.#inFlight = 0;
       }
-      // Rows recorded meanwhile were appended, and drops only cut the front: remove exactly what was written.
-      const written = this.#buffer.indexOf(batch[batch.length - 1] as UsageRow) + 1;
-      this.#buffer.splice(0, written);
+      // Drops passed the batch by, and rows recorded meanwhile were appended: it is still in front.
+      this.#buffer.splice(0, batch.length);
       this.#failures = 0;
       this.#retryAt = 0;
       this.#o.metrics.usageWritten.inc(batch.length - refused.length);
