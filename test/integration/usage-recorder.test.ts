@@ -32,6 +32,20 @@ function row(overrides: Partial<UsageRow> = {}): UsageRow {
   };
 }
 
+/** A recorder bounded at `maxBuffer` rows, in batches of 4, with the counts it reports dropped. */
+function bounded(db: pg.Pool, maxBuffer: number) {
+  const registry = new Registry();
+  const dropped: number[] = [];
+  const recorder = new UsageRecorder({
+    db,
+    metrics: createProxyMetrics(registry),
+    maxBuffer,
+    batchSize: 4,
+    onDropped: (count) => dropped.push(count),
+  });
+  return { recorder, registry, dropped };
+}
+
 describe('usage recorder against Postgres', () => {
   let stack: TestStack;
   before(async () => {
@@ -51,15 +65,7 @@ describe('usage recorder against Postgres', () => {
   }
 
   it('beyond its bound, the oldest rows are dropped, counted and reported; the rest are written in batches', async () => {
-    const registry = new Registry();
-    const dropped: number[] = [];
-    const recorder = new UsageRecorder({
-      db: stack.db,
-      metrics: createProxyMetrics(registry),
-      maxBuffer: 10,
-      batchSize: 4,
-      onDropped: (count) => dropped.push(count),
-    });
+    const { recorder, registry, dropped } = bounded(stack.db, 10);
     const rows = Array.from({ length: 25 }, () => row());
     for (const r of rows) recorder.record(r);
     assert.equal(recorder.buffered, 10);
@@ -95,15 +101,7 @@ describe('usage recorder against Postgres', () => {
         return stack.db.query(sql, values);
       },
     } as unknown as pg.Pool;
-    const registry = new Registry();
-    const dropped: number[] = [];
-    const recorder = new UsageRecorder({
-      db,
-      metrics: createProxyMetrics(registry),
-      maxBuffer: 6,
-      batchSize: 4,
-      onDropped: (count) => dropped.push(count),
-    });
+    const { recorder, registry, dropped } = bounded(db, 6);
     const inFlight = Array.from({ length: 4 }, () => row());
     for (const r of inFlight) recorder.record(r);
     const flushing = recorder.flush();
