@@ -23,6 +23,20 @@ describe('usage read from an upstream answer', () => {
     assert.deepEqual(usageFromBody(body(embeddings)), { prompt: 8, completion: 0, total: 8 });
   });
 
+  it('is not misled by a client\'s own "usage" echoed after the real one', () => {
+    // A Responses answer repeats the request's `user` and `metadata` after `usage`.
+    const responses = {
+      id: 'resp_1',
+      usage: { input_tokens: 5, output_tokens: 7, total_tokens: 12 },
+      user: 'usage',
+      metadata: { usage: 'x', note: '"usage": {"input_tokens": 1}' },
+      extra: { usage: { type: 'object' } },
+    };
+    assert.deepEqual(usageFromBody(body(responses)), { prompt: 5, completion: 7, total: 12 });
+    const spaced = Buffer.from('{"usage" :\n {"prompt_tokens": 2, "completion_tokens": 1}, "user": "usage"}');
+    assert.deepEqual(usageFromBody(spaced), { prompt: 2, completion: 1, total: 3 });
+  });
+
   it('finds nothing where there is no usable usage', () => {
     assert.equal(usageFromBody(body({ id: 'x', choices: [] })), undefined);
     assert.equal(usageFromBody(body({ usage: null })), undefined);
