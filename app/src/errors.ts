@@ -55,5 +55,20 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The client went away before its answer was complete: while sending its body, or while the
+ * upstream was still answering. Not an error to render: the request is recorded as 499.
+ */
+export class ClientGoneError extends Error {
+  /** The upstream key whose attempt was in flight: that upstream may have read the prompt. */
+  readonly upstreamKeyId: number | undefined;
+
+  constructor(upstreamKeyId?: number) {
+    super('client closed the connection');
+    this.name = 'ClientGoneError';
+    this.upstreamKeyId = upstreamKeyId;
+  }
+}
+
 export const INTERNAL_ERROR_MESSAGE =
   'The server had an error while processing your request. Retry it, and quote the x-request-id header if it persists.';

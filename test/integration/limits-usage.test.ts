@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { type AppProcess, startApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
@@ -8,9 +11,10 @@ import { startStack, type TestStack } from '../helpers/stack.ts';
 
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Tell me something.' }] };
 
-async function post(url: string, key: string, body: unknown = CHAT) {
+async function post(url: string, key: string, body: unknown = CHAT, signal?: AbortSignal) {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
+    signal,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
@@ -243,9 +247,10 @@ describe('usage accounting', () => {
 
   it('a stream the client cut off is recorded, estimated', async () => {
     const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    let latch: ReturnType<TestStack['fake']['holdStreams']> | undefined;
     try {
       const { key, id } = await stack.issueKey({ rpm: 0 });
-      const latch = stack.fake.holdStreams();
+      latch = stack.fake.holdStreams();
       const res = await openSse(
         `${app.url}/v1/chat/completions`,
         { authorization: `Bearer ${key}` },
@@ -260,10 +265,93 @@ describe('usage accounting', () => {
       });
       const [row] = await usageRows(stack, id);
       assert.equal(row.status_code, 499);
+      assert.equal(row.error_code, 'client_closed');
       assert.equal(row.estimated, true);
       assert.ok(row.prompt_tokens > 0);
-      latch.release();
     } finally {
+      latch?.release();
+      await app.stop();
+    }
+  });
+
+  it('a client gone before the answer: 499, and the prompt the upstream read is charged, estimated', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      stack.fake.setKeyBehavior('sk-usage-1', { kind: 'slow_first_byte', ms: 5_000 }, { times: 1 });
+      const seen = stack.fake.requests.length;
+      const gone = new AbortController();
+      const call = post(app.url, key, CHAT, gone.signal).catch(() => undefined);
+      await stack.fake.waitForRequests(seen + 1);
+      gone.abort();
+      await call;
+      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
+        timeoutMs: 3_000,
+        what: 'row of the abandoned request',
+      });
+      const [row] = await usageRows(stack, id);
+      assert.equal(row.status_code, 499);
+      assert.equal(row.error_code, 'client_closed');
+      assert.equal(row.estimated, true);
+      assert.ok(row.prompt_tokens > 0 && row.completion_tokens === 0);
+      assert.notEqual(row.upstream_key_id, null);
+    } finally {
+      stack.fake.clearKeyBehaviors();
+      await app.stop();
+    }
+  });
+
+  it('a client gone while sending its body: 499, nothing charged, no error logged', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      const { hostname, port } = new URL(app.url);
+      const socket = connect(Number(port), hostname);
+      await once(socket, 'connect');
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${key}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":',
+      );
+      // Time for the proxy to read the headers and start on the body (nothing to wait on: no answer comes).
+      await sleep(200);
+      socket.destroy();
+      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
+        timeoutMs: 3_000,
+        what: 'row of the abandoned upload',
+      });
+      const [row] = await usageRows(stack, id);
+      assert.equal(row.status_code, 499);
+      assert.equal(row.error_code, 'client_closed');
+      assert.equal(row.total_tokens, 0);
+      assert.equal(row.upstream_key_id, null);
+      assert.doesNotMatch(app.logText(), /unhandled error/);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('a stream the upstream broke off is recorded as a failure', async () => {
+    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+    try {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      stack.fake.setKeyBehavior('sk-usage-1', { kind: 'fail_mid_stream', afterEvents: 2 }, { times: 1 });
+      const res = await openSse(
+        `${app.url}/v1/chat/completions`,
+        { authorization: `Bearer ${key}` },
+        { ...CHAT, stream: true },
+      );
+      assert.equal(res.status, 200);
+      await res.rest();
+      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
+        timeoutMs: 3_000,
+        what: 'row of the broken stream',
+      });
+      const [row] = await usageRows(stack, id);
+      assert.equal(row.status_code, 200);
+      assert.equal(row.error_code, 'upstream_error');
+      assert.equal(row.estimated, true);
+    } finally {
+      stack.fake.clearKeyBehaviors();
       await app.stop();
     }
   });

@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher } from 'undici';
-import { ApiError } from '../errors.ts';
+import { ApiError, ClientGoneError } from '../errors.ts';
 import { classifyAnswer, classifyTransportError, type Outcome } from './classify.ts';
 import { Deadline } from './deadline.ts';
 import type { Candidate, UpstreamPool } from './pool.ts';
@@ -99,6 +99,8 @@ export class Forwarder {
         'Every upstream key is cooling down or disabled; retry shortly.',
       );
     }
+    // Gone before any attempt (an aborted signal would otherwise read as a deadline missed).
+    if (req.signal.aborted) throw new ClientGoneError();
     const budget = new Deadline(req.signal, this.#t.totalMs);
     let handedOver = false;
     try {
@@ -107,7 +109,7 @@ export class Forwarder {
       for (const [i, candidate] of tries.entries()) {
         if (budget.signal.aborted) break;
         const result = await this.#attempt(candidate, req, budget.signal);
-        if (req.signal.aborted) throw new ClientGoneError();
+        if (req.signal.aborted) throw new ClientGoneError(candidate.key.id);
         this.#pool.report(candidate.key.id, result.outcome);
         if (result.relay) {
           // The total budget covers getting an answer; a body still to be read (a stream) is
@@ -181,14 +183,6 @@ function relayable(key: UpstreamKey, res: UpstreamAnswer): Omit<Relayable, 'atte
     eventStream: !Buffer.isBuffer(res.body) && isEventStream(res.headers),
     body: res.body,
   };
-}
-
-/** Thrown when the client disconnected while we were still waiting on the upstream. */
-export class ClientGoneError extends Error {
-  constructor() {
-    super('client closed the connection');
-    this.name = 'ClientGoneError';
-  }
 }
 
 function timeoutLike(err: unknown): unknown {

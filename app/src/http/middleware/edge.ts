@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { ClientGoneError } from '../../errors.ts';
 import { fixedLineWriter } from '../../log/fixed-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
@@ -41,7 +42,11 @@ export function edge(o: EdgeOptions) {
     try {
       await next();
     } catch (err) {
-      renderError(ctx, err, o.logger, o.secrets);
+      if (err instanceof ClientGoneError) {
+        // No one to answer (an admin call cut off mid-body; the proxy routes handle it themselves).
+        ctx.state.clientGone = true;
+        ctx.respond = false;
+      } else renderError(ctx, err, o.logger, o.secrets);
     } finally {
       const ms = performance.now() - started;
       const status = ctx.state.clientGone ? 499 : responseStatus(ctx);

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
-import { ApiError } from '../../errors.ts';
+import { ApiError, ClientGoneError } from '../../errors.ts';
 
 /** A request body read once: the exact bytes (forwarded untouched) and their JSON parse. */
 export interface JsonBody {
@@ -58,12 +58,13 @@ function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): P
       done();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
     };
-    const onError = (err: Error) => {
+    // The request stream fails only when its connection does: the client is gone either way.
+    const onError = () => {
       done();
-      reject(err);
+      reject(new ClientGoneError());
     };
     const onClose = () => {
-      if (!req.complete) onError(new Error('the client closed the connection while sending the body'));
+      if (!req.complete) onError();
     };
     const done = () => {
       req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);

@@ -8,6 +8,7 @@ import type { UsageRecorder } from '../../usage/recorder.ts';
 import { type TokenCounts, usageFromBody } from '../../usage/tokens.ts';
 import type { AfterResponse } from '../after-response.ts';
 import { limitsFor } from '../limits.ts';
+import type { StreamOutcome } from '../relay.ts';
 import { responseStatus } from './edge.ts';
 
 export interface UsageDeps {
@@ -76,7 +77,7 @@ function settleRequest(
     totalTokens: counts.total,
     estimated: counts.estimated,
     statusCode: status,
-    errorCode: failure?.code ?? (status >= 400 ? `upstream_${status}` : null),
+    errorCode: errorCode(status, failure, s),
     latencyMs: ended.latencyMs,
     stream: s.stream === true,
     createdAtMs: ended.atMs,
@@ -90,6 +91,22 @@ function settleRequest(
   if (reserved > 0) {
     deps.limiter.settleTokens(key.id, limitsFor(key, deps.defaults), counts.total - reserved);
   }
+}
+
+/**
+ * Why the request failed, for the row: the proxy's own error code; `client_closed` when the client
+ * left first (status 499); `upstream_error` for a stream the upstream broke off (the client got a
+ * 200 and then the error event); `upstream_<status>` for an error answer relayed from upstream.
+ */
+function errorCode(
+  status: number,
+  failure: ApiError | undefined,
+  s: { clientGone?: boolean; streamOutcome?: StreamOutcome },
+): string | null {
+  if (failure) return failure.code;
+  if (s.clientGone) return 'client_closed';
+  if (s.streamOutcome?.completed === false) return 'upstream_error';
+  return status >= 400 ? `upstream_${status}` : null;
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { Context } from 'koa';
 import { type ApiKeyIdentity, mayUseModel } from '../../auth/api-key-auth.ts';
-import { ApiError } from '../../errors.ts';
-import { ClientGoneError, type Forwarder } from '../../upstream/forwarder.ts';
+import { ApiError, ClientGoneError } from '../../errors.ts';
+import type { Forwarder } from '../../upstream/forwarder.ts';
 import type { Operation } from '../../upstream/types.ts';
+import type { UpstreamBody } from '../../upstream/upstream-request.ts';
 import { StreamUsage, withUsageRequested } from '../../usage/stream-usage.ts';
 import { completionBudget, estimatePromptTokens } from '../../usage/tokens.ts';
 import { setHeaders } from '../headers.ts';
@@ -31,6 +32,19 @@ export interface ProxyDeps {
  * `deployment` is set on the Azure-style routes.
  */
 export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
+  try {
+    await proxy(ctx, deps, operation, deployment);
+  } catch (err) {
+    // Nobody is left to answer: no response; recorded as 499 (see the usage recorder), with the
+    // key whose upstream may have read the prompt.
+    if (!(err instanceof ClientGoneError)) throw err;
+    ctx.state.clientGone = true;
+    if (err.upstreamKeyId !== undefined) ctx.state.upstreamKeyId = err.upstreamKeyId;
+    ctx.respond = false;
+  }
+}
+
+async function proxy(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
   const body = await readJsonBody(ctx, deps.maxBodyBytes);
   const promptEstimate = estimatePromptTokens(body.raw);
   ctx.state.promptEstimate = promptEstimate;
@@ -87,22 +101,28 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
       ctx.state.completionEstimate = tracker.contentEvents;
       return;
     }
-    const buffered = Buffer.isBuffer(answer.body) ? answer.body : await answer.body.bytes();
+    const buffered = Buffer.isBuffer(answer.body) ? answer.body : await readRest(answer.body, abort.signal);
     ctx.status = answer.status;
     setHeaders(ctx, answer.clientHeaders);
     ctx.body = buffered;
     ctx.state.completionBody = buffered;
     // Read by the usage recorder once the response is out.
     if (answer.status < 300) ctx.state.usageBody = buffered;
-  } catch (err) {
-    if (err instanceof ClientGoneError) {
-      ctx.state.clientGone = true;
-      ctx.respond = false;
-      return;
-    }
-    throw err;
   } finally {
     ctx.res.off('close', onClose);
+  }
+}
+
+/**
+ * The rest of a 2xx answer that was asked for as a stream but is not one (a JSON body). Read after
+ * the failover, so a failure here is the upstream's (502), or the client's leaving.
+ */
+async function readRest(body: UpstreamBody, signal: AbortSignal): Promise<Buffer> {
+  try {
+    return await body.bytes();
+  } catch {
+    if (signal.aborted) throw new ClientGoneError();
+    throw new ApiError('upstream_error', 'The upstream connection failed while sending its answer.');
   }
 }
 
