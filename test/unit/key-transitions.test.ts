@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Outcome } from '../../app/src/upstream/classify.ts';
 import type { KeyState } from '../../app/src/upstream/key-store.ts';
-import { transition } from '../../app/src/upstream/key-transitions.ts';
+import { QUOTA_PROBE_INTERVAL_MS, transition } from '../../app/src/upstream/key-transitions.ts';
 
 const policy = { failureThreshold: 3, failureBackoffMs: 10_000, firstProbeDelayMs: 60_000 };
 const NOW = 1_000_000;
@@ -78,14 +78,27 @@ describe('key state transitions', () => {
     });
   }
 
-  it('a disabled key’s first probe waits one probe interval', () => {
+  it('a key the upstream refused is first probed one probe interval later', () => {
+    const t = transition(
+      state('active'),
+      { kind: 'key_disabled', reason: '401 invalid_api_key' },
+      policy,
+      NOW,
+    );
+    assert.deepEqual(t?.params, ['401 invalid_api_key', 60_000]);
+    assert.match(t?.sql ?? '', /next_probe_at = now\(\) \+ \$3/);
+  });
+
+  it('a key out of quota is first probed one quota interval later, as the prober probes it after', () => {
+    // Listing models works without quota: probed after a minute it would heal at once and fail
+    // every real request again.
     const t = transition(
       state('active'),
       { kind: 'key_disabled', reason: 'insufficient_quota' },
       policy,
       NOW,
     );
-    assert.deepEqual(t?.params, ['insufficient_quota', 60_000]);
-    assert.match(t?.sql ?? '', /next_probe_at = now\(\) \+ \$3/);
+    assert.deepEqual(t?.params, ['insufficient_quota', QUOTA_PROBE_INTERVAL_MS]);
+    assert.equal(QUOTA_PROBE_INTERVAL_MS, 30 * 60_000);
   });
 });

@@ -20,6 +20,9 @@ export interface UpstreamAnswer {
   body?: string;
 }
 
+/** The reason a key out of quota is disabled with: its probes are spaced further apart. */
+export const QUOTA_REASON = 'insufficient_quota';
+
 const DEFAULT_COOLDOWN_MS = 20_000;
 const MAX_COOLDOWN_MS = 10 * 60_000;
 
@@ -79,7 +82,7 @@ export function classifyAnswer(answer: UpstreamAnswer): Outcome {
   const { code, message } = errorInfo(answer.body);
   // OpenAI says insufficient_quota (429); Azure says 403 "Out of call volume quota".
   if (code === 'insufficient_quota' || (status === 403 && /\bquota\b/i.test(message ?? ''))) {
-    return { kind: 'key_disabled', reason: 'insufficient_quota' };
+    return { kind: 'key_disabled', reason: QUOTA_REASON };
   }
   if (status === 401 || status === 403) {
     return {

@@ -1,4 +1,4 @@
-import type { Outcome } from './classify.ts';
+import { type Outcome, QUOTA_REASON } from './classify.ts';
 import type { KeyState } from './key-store.ts';
 
 export interface TransitionPolicy {
@@ -6,9 +6,16 @@ export interface TransitionPolicy {
   failureThreshold: number;
   /** Backoff of the first cooldown after repeated failures; doubles after each further failure. */
   failureBackoffMs: number;
-  /** How long a newly disabled key waits for its first probe. */
+  /** How long a newly disabled key waits for its first probe (out of quota: QUOTA_PROBE_INTERVAL_MS). */
   firstProbeDelayMs: number;
 }
+
+/**
+ * How often a key disabled for exhausted quota is probed, its first probe included. The probe
+ * (`GET /models`) succeeds without quota, so probing such a key every minute would heal it at
+ * once and send real requests to it again; the prober schedules its later probes with this too.
+ */
+export const QUOTA_PROBE_INTERVAL_MS = 30 * 60_000;
 
 /** The state a key moves to, and the statement that records it (`$1` is the key's id). */
 export interface Transition {
@@ -21,9 +28,9 @@ const MAX_BACKOFF_MS = 5 * 60_000;
 
 /**
  * What an outcome does to a key: success heals it, a disabling answer disables it (its first
- * probe one interval later), a 429 cools it for Retry-After, and repeated failures cool it with
- * exponential backoff. Pure: undefined when nothing changes (a healthy key succeeding, a
- * client's mistake).
+ * probe one probe interval later, one quota interval for exhausted quota), a 429 cools it for
+ * Retry-After, and repeated failures cool it with exponential backoff. Pure: undefined when
+ * nothing changes (a healthy key succeeding, a client's mistake).
  */
 export function transition(
   state: KeyState,
@@ -46,7 +53,10 @@ export function transition(
         sql: `UPDATE upstream_keys SET status = 'disabled', last_error = $2, cooldown_until = NULL,
                 next_probe_at = now() + $3 * interval '1 millisecond', updated_at = now()
               WHERE id = $1 AND status <> 'retired'`,
-        params: [outcome.reason, policy.firstProbeDelayMs],
+        params: [
+          outcome.reason,
+          outcome.reason === QUOTA_REASON ? QUOTA_PROBE_INTERVAL_MS : policy.firstProbeDelayMs,
+        ],
       };
     case 'key_cooling':
       return cool(new Date(now + outcome.retryAfterMs), outcome.reason, state.failureCount);

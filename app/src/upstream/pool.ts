@@ -23,7 +23,7 @@ export interface UpstreamPoolOptions {
   adapters: Partial<Record<Provider, ProviderAdapter>>;
   /** How often the shared state is re-read from Postgres. */
   refreshMs?: number;
-  /** How long a newly disabled key waits for its first probe. */
+  /** How long a newly disabled key waits for its first probe (out of quota: QUOTA_PROBE_INTERVAL_MS). */
   firstProbeDelayMs?: number;
   /** Consecutive failures after which a key cools down, and the backoff base. */
   failureThreshold?: number;

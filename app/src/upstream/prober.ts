@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Dispatcher } from 'undici';
+import { QUOTA_PROBE_INTERVAL_MS } from './key-transitions.ts';
 import type { UpstreamPool } from './pool.ts';
 import type { Provider, ProviderAdapter } from './types.ts';
 
@@ -10,14 +11,13 @@ export interface ProberOptions {
   dispatcher: Dispatcher;
   /** How often a disabled key is probed (and how often this instance looks for due keys). */
   intervalMs: number;
-  /** Keys disabled for exhausted quota: listing models works even then, so probe them rarely. */
-  quotaIntervalMs?: number;
   onHealed?: (keyId: number) => void;
   onError?: (what: string, err: unknown) => void;
 }
 
 // Claims one due disabled key for this instance and pushes its next probe forward in the same
-// statement, so across all instances each key is probed once per interval.
+// statement, so across all instances each key is probed once per interval. Keys out of quota are
+// probed once per quota interval ($2): listing models works even then.
 const CLAIM = `
   UPDATE upstream_keys
      SET next_probe_at = now() + (CASE WHEN last_error LIKE '%insufficient_quota%' THEN $2::int ELSE $1::int END) * interval '1 millisecond'
@@ -59,7 +59,7 @@ export class KeyProber {
       for (let i = 0; i < 8; i++) {
         const { rows } = await this.#o.db.query<{ id: number }>(CLAIM, [
           this.#o.intervalMs,
-          this.#o.quotaIntervalMs ?? 30 * 60_000,
+          QUOTA_PROBE_INTERVAL_MS,
         ]);
         const id = rows[0]?.id;
         if (id === undefined) break;
