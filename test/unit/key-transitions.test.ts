@@ -67,6 +67,20 @@ describe('key state transitions', () => {
       { status: 'cooling', failureCount: 21, cooldownUntil: new Date(NOW + 300_000) },
     ],
   ];
+  // A disabled key leaves that state only by a probe or an admin, never by a late answer.
+  for (const outcome of [
+    { kind: 'success' },
+    { kind: 'key_disabled', reason: '401 invalid_api_key' },
+    { kind: 'key_cooling', retryAfterMs: 7_000, reason: '429' },
+    failure,
+  ] satisfies Outcome[]) {
+    table.push([
+      `${outcome.kind} changes nothing on a disabled key`,
+      state('disabled', 2),
+      outcome,
+      undefined,
+    ]);
+  }
   for (const [name, from, outcome, expected] of table) {
     it(name, () => {
       const t = transition(from, outcome, policy, NOW);
@@ -100,5 +114,20 @@ describe('key state transitions', () => {
     );
     assert.deepEqual(t?.params, ['insufficient_quota', QUOTA_PROBE_INTERVAL_MS]);
     assert.equal(QUOTA_PROBE_INTERVAL_MS, 30 * 60_000);
+  });
+
+  it('every statement leaves a disabled or retired row alone', () => {
+    const outcomes: Outcome[] = [
+      { kind: 'success' },
+      { kind: 'key_disabled', reason: '401 invalid_api_key' },
+      { kind: 'key_cooling', retryAfterMs: 7_000, reason: '429' },
+      failure,
+    ];
+    for (const outcome of outcomes) {
+      for (const from of [state('active', 1), state('active', 2)]) {
+        const sql = transition(from, outcome, policy, NOW)?.sql ?? '';
+        assert.match(sql, /WHERE id = \$1 AND status IN \('active', 'cooling'\)/, outcome.kind);
+      }
+    }
   });
 });

@@ -26,11 +26,18 @@ export interface Transition {
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 
+// Every statement changes only a key in use. A disabled key leaves that state only by a probe
+// (when the upstream refused it) or by an admin: an answer to a request that was under way when
+// it was disabled, or one reported by a replica that has not re-read the table yet, must not
+// bring it back, push its probe forward or back, or undo an admin's 'infinity'.
+const IN_USE = "status IN ('active', 'cooling')";
+
 /**
  * What an outcome does to a key: success heals it, a disabling answer disables it (its first
  * probe one probe interval later, one quota interval for exhausted quota), a 429 cools it for
- * Retry-After, and repeated failures cool it with exponential backoff. Pure: undefined when
- * nothing changes (a healthy key succeeding, a client's mistake).
+ * Retry-After, and repeated failures cool it with exponential backoff. Nothing changes a
+ * disabled key (see IN_USE). Pure: undefined when nothing changes (a healthy key succeeding, a
+ * client's mistake, a disabled key).
  */
 export function transition(
   state: KeyState,
@@ -38,13 +45,14 @@ export function transition(
   policy: TransitionPolicy,
   now: number,
 ): Transition | undefined {
+  if (state.status !== 'active' && state.status !== 'cooling') return undefined;
   switch (outcome.kind) {
     case 'success':
       if (state.status === 'active' && state.failureCount === 0) return undefined;
       return {
         next: { status: 'active', failureCount: 0, cooldownUntil: null },
         sql: `UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL,
-                cooldown_until = NULL, updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+                cooldown_until = NULL, updated_at = now() WHERE id = $1 AND ${IN_USE}`,
         params: [],
       };
     case 'key_disabled':
@@ -52,7 +60,7 @@ export function transition(
         next: { status: 'disabled', failureCount: state.failureCount, cooldownUntil: null },
         sql: `UPDATE upstream_keys SET status = 'disabled', last_error = $2, cooldown_until = NULL,
                 next_probe_at = now() + $3 * interval '1 millisecond', updated_at = now()
-              WHERE id = $1 AND status <> 'retired'`,
+              WHERE id = $1 AND ${IN_USE}`,
         params: [
           outcome.reason,
           outcome.reason === QUOTA_REASON ? QUOTA_PROBE_INTERVAL_MS : policy.firstProbeDelayMs,
@@ -67,7 +75,7 @@ export function transition(
         return {
           next: { status: state.status, failureCount: failures, cooldownUntil: state.cooldownUntil },
           sql: `UPDATE upstream_keys SET failure_count = failure_count + 1, last_error = $2, updated_at = now()
-                WHERE id = $1`,
+                WHERE id = $1 AND ${IN_USE}`,
           params: [outcome.reason],
         };
       }
@@ -83,7 +91,7 @@ function cool(until: Date, reason: string, failures: number): Transition {
   return {
     next: { status: 'cooling', failureCount: failures, cooldownUntil: until },
     sql: `UPDATE upstream_keys SET status = 'cooling', cooldown_until = $2, failure_count = $3, last_error = $4,
-            updated_at = now() WHERE id = $1 AND status <> 'retired'`,
+            updated_at = now() WHERE id = $1 AND ${IN_USE}`,
     params: [until, failures, reason],
   };
 }

@@ -26,8 +26,10 @@ const CLAIM = `
                 ORDER BY next_probe_at NULLS FIRST LIMIT 1 FOR UPDATE SKIP LOCKED)
   RETURNING id`;
 
+// An admin's disable (next_probe_at 'infinity') made while the probe was under way wins over it.
 const HEAL = `UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL, cooldown_until = NULL,
-                next_probe_at = NULL, updated_at = now() WHERE id = $1 AND status = 'disabled'`;
+                next_probe_at = NULL, updated_at = now()
+              WHERE id = $1 AND status = 'disabled' AND next_probe_at IS DISTINCT FROM 'infinity'`;
 
 /**
  * Heals disabled upstream keys: on a timer, claims due keys and probes each with the upstream's
