@@ -109,12 +109,18 @@ export class UpstreamPool {
   }
 
   async #load(): Promise<void> {
-    await Promise.allSettled([...this.#writes]);
-    this.#changedDuringLoad = new Set();
-    const loaded = await this.#o.store.load();
-    // A key this instance reported on while the table was being read keeps its newer local state.
-    const changed = this.#changedDuringLoad;
-    this.#changedDuringLoad = undefined;
+    // Tracked from before waiting for the writes: a report made meanwhile starts a write this wait
+    // does not cover, which may land after the table is read.
+    const changed = new Set<number>();
+    this.#changedDuringLoad = changed;
+    let loaded: KeyState[];
+    try {
+      await Promise.allSettled([...this.#writes]);
+      loaded = await this.#o.store.load();
+    } finally {
+      this.#changedDuringLoad = undefined;
+    }
+    // A key this instance reported on meanwhile keeps its newer local state.
     this.#states = loaded.map((s) =>
       changed.has(s.key.id) ? (this.#states.find((o) => o.key.id === s.key.id) ?? s) : s,
     );
