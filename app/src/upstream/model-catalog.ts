@@ -8,6 +8,9 @@ export interface ModelEntry {
   owned_by: string;
 }
 
+/** How long the shared upstream listing may take (the askers' own signals do not stop it). */
+const FETCH_TIMEOUT_MS = 30_000;
+
 /**
  * The models the configured upstream keys can serve: Azure keys name theirs in their
  * deployments; for OpenAI keys the upstream's own `GET /models` is asked (through the pool, so a
@@ -54,11 +57,13 @@ export class ModelCatalog {
 
   async #openaiModels(signal: AbortSignal): Promise<ModelEntry[]> {
     if (this.#openai && Date.now() - this.#openai.fetchedAt < this.#ttlMs) return this.#openai.models;
-    // Concurrent askers share one upstream call.
-    this.#inflight ??= this.#fetchOpenAi(signal).finally(() => {
+    // Concurrent askers share one upstream call. It runs under its own deadline, not under the
+    // signal of whoever asked first: that client leaving must not fail the others waiting on it.
+    // Each asker stops waiting when its own signal aborts; the call goes on and fills the cache.
+    this.#inflight ??= this.#fetchOpenAi(AbortSignal.timeout(FETCH_TIMEOUT_MS)).finally(() => {
       this.#inflight = undefined;
     });
-    return this.#inflight;
+    return untilAborted(this.#inflight, signal);
   }
 
   async #fetchOpenAi(signal: AbortSignal): Promise<ModelEntry[]> {
@@ -89,4 +94,14 @@ export class ModelCatalog {
       throw err;
     }
   }
+}
+
+/** Settles as `promise` does, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
