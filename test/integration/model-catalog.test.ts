@@ -1,7 +1,8 @@
 // GET /v1/models and the model catalog behind it, against the fake upstream: the upstream call
-// shared by concurrent askers.
+// shared by concurrent askers, and answers that are not a model list.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ModelCatalog } from '../../app/src/upstream/model-catalog.ts';
 import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
@@ -51,6 +52,37 @@ describe('model catalog', () => {
         app.logs().filter((l) => l.level === 'error' || l.level === 'fatal'),
         [],
       );
+    } finally {
+      await app.stop();
+      stack.fake.clearKeyBehaviors();
+    }
+  });
+
+  it('a 4xx answer is a failed listing, not an empty list kept for a minute', async () => {
+    const app = await coldApp();
+    try {
+      stack.fake.setKeyBehavior(KEY, 'content_filter', { times: 1 }); // 400 from GET /models
+      const failed = await fetch(`${app.url}/v1/models`, { headers });
+      assert.equal(failed.status, 502, await failed.text());
+      const res = await fetch(`${app.url}/v1/models`, { headers });
+      assert.equal(res.status, 200);
+      assert.ok((await ids(res)).length > 0, 'the real list once the upstream gives it');
+    } finally {
+      await app.stop();
+      stack.fake.clearKeyBehaviors();
+    }
+  });
+
+  it('a 4xx answer keeps the last good list', async () => {
+    const app = await startAppInProcess(stack.env);
+    try {
+      const { pool, forwarder } = app.services;
+      const catalog = new ModelCatalog({ pool, forwarder, ttlMs: 0 }); // asks the upstream every time
+      const good = await catalog.list(AbortSignal.timeout(5_000));
+      assert.ok(good.length > 0);
+      stack.fake.setKeyBehavior(KEY, 'content_filter', { times: 1 });
+      assert.deepEqual(await catalog.list(AbortSignal.timeout(5_000)), good);
+      assert.equal(stack.fake.requests.at(-1)?.status, 400, 'the upstream was asked and said 400');
     } finally {
       await app.stop();
       stack.fake.clearKeyBehaviors();

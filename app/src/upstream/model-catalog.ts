@@ -1,3 +1,4 @@
+import { ApiError } from '../errors.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { UpstreamPool } from './pool.ts';
 
@@ -14,7 +15,8 @@ const FETCH_TIMEOUT_MS = 30_000;
 /**
  * The models the configured upstream keys can serve: Azure keys name theirs in their
  * deployments; for OpenAI keys the upstream's own `GET /models` is asked (through the pool, so a
- * bad key fails over) and remembered for a minute. A failed refresh serves the last good list.
+ * bad key fails over) and remembered for a minute. A failed refresh (no answer, or one that is
+ * not 2xx) serves the last good list.
  */
 export class ModelCatalog {
   readonly #pool: UpstreamPool;
@@ -78,6 +80,10 @@ export class ModelCatalog {
         buffer: true,
         signal,
       });
+      // The forwarder relays a 4xx as the client's own mistake; here it is no list at all.
+      if (answer.status < 200 || answer.status >= 300) {
+        throw new ApiError('upstream_error', `The upstream answered ${answer.status} to listing its models.`);
+      }
       const parsed = JSON.parse(String(answer.body)) as { data?: Array<Partial<ModelEntry>> };
       const models = (parsed.data ?? [])
         .filter((m): m is Partial<ModelEntry> & { id: string } => typeof m.id === 'string')
@@ -91,7 +97,9 @@ export class ModelCatalog {
       return models;
     } catch (err) {
       if (this.#openai) return this.#openai.models;
-      throw err;
+      throw err instanceof ApiError
+        ? err
+        : new ApiError('upstream_error', 'The upstream did not give its model list; retry shortly.');
     }
   }
 }
