@@ -51,6 +51,7 @@ server.listen(config.server.port, config.server.host, () => {
 drainOnSignals({
   server,
   logger,
+  graceMs: config.server.shutdownGraceMs,
   flushLog: () => logOutput.drained(),
   onDrainStart: () => {
     draining = true;

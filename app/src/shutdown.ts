@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import type { Logger } from './log/logger.ts';
+import { DRAIN_GRACE_MS } from './shutdown-budget.ts';
 
 export interface DrainOptions {
   server: Server;
   logger: Logger;
-  /** How long open requests and streams may take to finish. */
+  /** How long open requests and streams may take to finish (SHUTDOWN_GRACE_SECONDS). */
   graceMs?: number;
   onDrainStart: () => void;
   /** Flushes and closes what the requests used, after the last one finished. */
@@ -18,7 +19,7 @@ export interface DrainOptions {
  * let open requests and streams finish (bounded by `graceMs`, then cut), flush, exit 0.
  */
 export function drainOnSignals(options: DrainOptions): void {
-  const grace = options.graceMs ?? 60_000;
+  const grace = options.graceMs ?? DRAIN_GRACE_MS;
   let stopping = false;
   const drain = async (signal: string) => {
     if (stopping) return;

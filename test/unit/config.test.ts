@@ -46,7 +46,12 @@ describe('config defaults', () => {
     assert.equal(c.upstream.type, 'openai');
     assert.equal(c.upstream.openai.baseUrl, 'https://api.openai.com/v1');
     assert.equal(c.upstream.azure.apiVersion, '2024-10-21');
-    assert.deepEqual(c.server, { host: '0.0.0.0', port: 8000, maxBodyBytes: 20_971_520 });
+    assert.deepEqual(c.server, {
+      host: '0.0.0.0',
+      port: 8000,
+      maxBodyBytes: 20_971_520,
+      shutdownGraceMs: 30_000,
+    });
     assert.equal(c.metrics.port, 9464);
     assert.deepEqual(c.log, { level: 'info', promptBody: false });
     assert.deepEqual(c.rateLimit, { rpm: 60, tpm: 0, defaultCompletionTokens: 1024, failOpen: true });
@@ -164,6 +169,7 @@ describe('config errors: each bad value gets its own clear message, never the va
     ['PORT', { PORT: '80800' }, /whole number/],
     ['METRICS_PORT', { METRICS_PORT: 'abc' }, /whole number/],
     ['MAX_BODY_BYTES', { MAX_BODY_BYTES: '20MB' }, /whole number/],
+    ['SHUTDOWN_GRACE_SECONDS', { SHUTDOWN_GRACE_SECONDS: '60' }, /whole number from 0 to 30/],
     ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }, /one of: fatal, error/],
     ['LOG_PROMPT_BODY', { LOG_PROMPT_BODY: 'maybe' }, /true or false/],
     ['RATE_LIMIT_RPM', { RATE_LIMIT_RPM: '1.5' }, /whole number/],

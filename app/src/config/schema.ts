@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DRAIN_GRACE_MS } from '../shutdown-budget.ts';
 import { type AzureDeployment, parseDeployments } from '../upstream/deployments.ts';
 import { boolean, httpUrl, integer, list, oneOf, port, serviceUrl } from './fields.ts';
 
@@ -127,8 +128,15 @@ const server = z
     HOST: z.string().default('0.0.0.0'),
     PORT: port(8000),
     MAX_BODY_BYTES: integer(20_971_520, 1024, 1_073_741_824),
+    // Shorter only: the container's stop timeout is sized for the longest (shutdown-budget.ts).
+    SHUTDOWN_GRACE_SECONDS: integer(DRAIN_GRACE_MS / 1000, 0, DRAIN_GRACE_MS / 1000),
   })
-  .transform((v) => ({ host: v.HOST, port: v.PORT, maxBodyBytes: v.MAX_BODY_BYTES }));
+  .transform((v) => ({
+    host: v.HOST,
+    port: v.PORT,
+    maxBodyBytes: v.MAX_BODY_BYTES,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_SECONDS * 1000,
+  }));
 
 const metrics = z.object({ METRICS_PORT: port(9464) }).transform((v) => ({ port: v.METRICS_PORT }));
 
