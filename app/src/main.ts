@@ -52,6 +52,7 @@ drainOnSignals({
   server,
   logger,
   graceMs: config.server.shutdownGraceMs,
+  inFlight: services.inFlight,
   flushLog: () => logOutput.drained(),
   onDrainStart: () => {
     draining = true;

@@ -6,6 +6,7 @@ import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
 import { AfterResponse } from './http/after-response.ts';
+import { InFlight } from './http/in-flight.ts';
 import { errorFields, type Logger } from './log/logger.ts';
 import { throttled } from './log/throttled.ts';
 import { trackDependencies } from './metrics/dependency-health.ts';
@@ -36,6 +37,8 @@ export interface Services {
   usage: UsageRecorder;
   /** Per-request bookkeeping queued until the response is out (the access line, metrics, usage). */
   afterResponse: AfterResponse;
+  /** The requests still running, which the shutdown waits for before the final writes. */
+  inFlight: InFlight;
   metrics: ProxyMetrics;
   healthChecks: { database: () => Promise<unknown>; redis: () => Promise<unknown> };
   /** Stops timers and flushes what is buffered; returns the usage rows that could not be written. */
@@ -134,6 +137,7 @@ export async function createServices(
     limiter,
     usage,
     afterResponse,
+    inFlight: new InFlight(),
     metrics,
     healthChecks,
     async close() {

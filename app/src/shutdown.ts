@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
+import type { InFlight } from './http/in-flight.ts';
 import type { Logger } from './log/logger.ts';
-import { DRAIN_GRACE_MS } from './shutdown-budget.ts';
+import { CUT_SETTLE_MS, DRAIN_GRACE_MS } from './shutdown-budget.ts';
 
 export interface DrainOptions {
   server: Server;
   logger: Logger;
   /** How long open requests and streams may take to finish (SHUTDOWN_GRACE_SECONDS). */
   graceMs?: number;
+  /** The requests still running: those cut at the end of the grace finish after their sockets close. */
+  inFlight?: Pick<InFlight, 'count' | 'idle'>;
   onDrainStart: () => void;
   /** Flushes and closes what the requests used, after the last one finished. */
   afterDrain: () => Promise<void>;
@@ -16,7 +19,8 @@ export interface DrainOptions {
 
 /**
  * Graceful shutdown on SIGTERM/SIGINT: stop accepting connections, close idle keep-alive ones,
- * let open requests and streams finish (bounded by `graceMs`, then cut), flush, exit 0.
+ * let open requests and streams finish (bounded by `graceMs`, then cut), wait for the handlers of
+ * those cut to finish (bounded), flush, exit 0.
  */
 export function drainOnSignals(options: DrainOptions): void {
   const grace = options.graceMs ?? DRAIN_GRACE_MS;
@@ -36,6 +40,11 @@ export function drainOnSignals(options: DrainOptions): void {
     await closed;
     clearInterval(idle);
     clearTimeout(cut);
+    // Every socket is gone, but a request cut off just now is still unwinding: its usage row is
+    // queued in its handler's last step, which must come before the final write.
+    if (options.inFlight && !(await options.inFlight.idle(CUT_SETTLE_MS))) {
+      options.logger.warn({ inFlight: options.inFlight.count }, 'requests still running after the drain');
+    }
     await options.afterDrain();
     options.logger.info('stopped');
     await options.flushLog?.();

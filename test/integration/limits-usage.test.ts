@@ -482,4 +482,36 @@ describe('graceful shutdown', () => {
     assert.equal(rows.length, 1);
     assert.equal(rows[0].estimated, false);
   });
+
+  it('SIGTERM, and a stream still open at the end of the grace: cut, its 499 row written, exit 0', async () => {
+    const app = await startApp({ env: { ...stack.env, SHUTDOWN_GRACE_SECONDS: '1' } });
+    const { key, id } = await stack.issueKey({ rpm: 0 });
+    const latch = stack.fake.holdStreams();
+    try {
+      const res = await openSse(
+        `${app.url}/v1/chat/completions`,
+        { authorization: `Bearer ${key}` },
+        { ...CHAT, stream: true },
+      );
+      await res.next();
+      await latch.waitForHeld(1);
+      // Past the key's last-use write (every 10 s), as for any long stream: with that write still
+      // pending, the close would wait for it long enough to hide a cut request's row coming late.
+      await new Promise((r) => setTimeout(r, 11_000));
+      process.kill(app.pid, 'SIGTERM');
+      // The upstream never finishes: the drain cuts the stream once the second is over.
+      await res.rest();
+      const exit = await app.process.exited;
+      assert.deepEqual(exit, { code: 0, signal: null }, app.process.output());
+      const rows = await usageRows(stack, id);
+      assert.deepEqual(
+        rows.map((r) => [r.status_code, r.estimated]),
+        [[499, true]],
+        app.process.output(),
+      );
+    } finally {
+      latch.release();
+      await app.stop();
+    }
+  });
 });

@@ -89,6 +89,7 @@ export function buildApp(options: AppOptions): Koa {
       modelLabel,
       draining: options.draining,
       afterResponse: services.afterResponse,
+      inFlight: services.inFlight,
     }),
   );
   app.use(exactPostRoutes(openai));

@@ -4,6 +4,7 @@ import { fixedLineWriter } from '../../log/fixed-line.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
 import type { AfterResponse } from '../after-response.ts';
+import type { InFlight } from '../in-flight.ts';
 import { logRequest } from './access-log.ts';
 import { renderError } from './errors.ts';
 import { countRequest } from './observe.ts';
@@ -20,6 +21,8 @@ export interface EdgeOptions {
   draining?: () => boolean;
   /** Where the access line and the request metrics wait until the response is out. */
   afterResponse: AfterResponse;
+  /** Counts the requests still running, which the shutdown waits for (see InFlight). */
+  inFlight?: InFlight;
 }
 
 /** The status the client got: Koa's, or the one a relayed stream wrote itself. */
@@ -39,6 +42,7 @@ export function edge(o: EdgeOptions) {
     const started = performance.now();
     adoptRequestId(ctx);
     if (o.draining?.()) ctx.set('connection', 'close');
+    o.inFlight?.enter();
     try {
       await next();
     } catch (err) {
@@ -54,6 +58,8 @@ export function edge(o: EdgeOptions) {
         logRequest(writeAccessLine, ctx, status, ms, o.logBodies);
         countRequest(o.metrics, ctx, status, ms, o.modelLabel);
       });
+      // Last: the inner layers' bookkeeping (the usage row) is queued by now.
+      o.inFlight?.leave();
     }
   };
 }
