@@ -107,6 +107,7 @@ export async function createServices(
     onDropped: (count) => logger.error({ dropped: count }, 'usage buffer full: oldest usage rows dropped'),
     onRefused: (requestIds, err) =>
       logger.error({ requestIds, ...errorFields(err, secrets) }, 'usage row refused by Postgres and dropped'),
+    onLate: (requestId) => logger.error({ requestId }, 'usage row recorded after the final write: dropped'),
   });
   usage.start();
   const retention = new UsageRetention({

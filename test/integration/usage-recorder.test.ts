@@ -120,6 +120,27 @@ describe('usage recorder against Postgres', () => {
     assert.match(text, /gpt_proxy_usage_rows_dropped_total 3\n/);
   });
 
+  it('a row recorded after close is counted as dropped and reported, not kept where nothing writes it', async () => {
+    const registry = new Registry();
+    const late: string[] = [];
+    const recorder = new UsageRecorder({
+      db: stack.db,
+      metrics: createProxyMetrics(registry),
+      onLate: (requestId) => late.push(requestId),
+    });
+    const before = row();
+    recorder.record(before);
+    assert.equal(await recorder.close(1_000), 0);
+    const after = row();
+    recorder.record(after);
+    assert.equal(recorder.buffered, 0);
+    assert.deepEqual(late, [after.requestId]);
+    assert.deepEqual(await storedRequestIds([before, after]), [before.requestId]);
+    const text = await registry.metrics();
+    assert.match(text, /gpt_proxy_usage_rows_written_total 1\n/);
+    assert.match(text, /gpt_proxy_usage_rows_dropped_total 1\n/);
+  });
+
   it('a batch retried after its reply was lost is stored once: each row keeps its id', async () => {
     // The insert commits, then the connection fails before the reply is read: the recorder must
     // retry (it cannot know), and the retry must not store the rows twice.

@@ -33,6 +33,8 @@ export interface UsageRecorderOptions {
   onDropped?: (count: number) => void;
   /** Rows Postgres refused as data (they are counted as dropped): their request ids and the first error. */
   onRefused?: (requestIds: string[], err: unknown) => void;
+  /** A row recorded after `close` returned (it is counted as dropped): its request id. */
+  onLate?: (requestId: string) => void;
 }
 
 // One statement per batch: one array literal per column in, rows out (see `columns`). The app-made
@@ -48,7 +50,7 @@ const INSERT = `
       total_tokens, estimated, status_code, error_code, latency_ms, stream, created_ms)
   ON CONFLICT (id) DO NOTHING`;
 
-type Callbacks = 'onWriteError' | 'onDropped' | 'onRefused';
+type Callbacks = 'onWriteError' | 'onDropped' | 'onRefused' | 'onLate';
 
 interface Refusal {
   row: UsageRow;
@@ -72,6 +74,8 @@ export class UsageRecorder {
   #flushing: Promise<void> | undefined;
   #failures = 0;
   #retryAt = 0;
+  /** Set once `close` returns: nothing will write a row recorded after it. */
+  #closed = false;
 
   constructor(options: UsageRecorderOptions) {
     this.#o = {
@@ -94,6 +98,12 @@ export class UsageRecorder {
   }
 
   record(row: UsageRow): void {
+    if (this.#closed) {
+      // The final write is over and the process is about to exit: the row is lost, so say so.
+      this.#o.metrics.usageDropped.inc();
+      this.#o.onLate?.(row.requestId);
+      return;
+    }
     this.#buffer.push(row);
     const excess = this.#buffer.length - this.#o.maxBuffer;
     if (excess > 0) this.#dropOldest(excess);
@@ -173,7 +183,10 @@ export class UsageRecorder {
     }
   }
 
-  /** Stops the timer and keeps flushing until the buffer is empty or `timeoutMs` has passed. */
+  /**
+   * Stops the timer and keeps flushing until the buffer is empty or `timeoutMs` has passed; returns
+   * the rows still buffered. Rows recorded from then on are dropped (counted and reported).
+   */
   async close(timeoutMs = 10_000): Promise<number> {
     clearInterval(this.#timer);
     const deadline = Date.now() + timeoutMs;
@@ -181,6 +194,7 @@ export class UsageRecorder {
       await this.flush();
       if (this.#buffer.length > 0) await new Promise((r) => setTimeout(r, 200));
     }
+    this.#closed = true;
     return this.#buffer.length;
   }
 }
