@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { Registry } from 'prom-client';
 import { newId } from '../../app/src/crypto/ids.ts';
@@ -139,6 +140,28 @@ describe('usage recorder against Postgres', () => {
     const text = await registry.metrics();
     assert.match(text, /gpt_proxy_usage_rows_written_total 1\n/);
     assert.match(text, /gpt_proxy_usage_rows_dropped_total 1\n/);
+  });
+
+  it('close returns within its bound, with the rows still buffered, while Postgres does not answer', async () => {
+    // A real Postgres that stops answering mid-INSERT: the table is locked by another session,
+    // so the write waits for as long as the lock is held.
+    const locker = await stack.db.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE usage_logs IN ACCESS EXCLUSIVE MODE');
+    try {
+      const recorder = new UsageRecorder({ db: stack.db, metrics: createProxyMetrics(new Registry()) });
+      const rows = Array.from({ length: 3 }, () => row());
+      for (const r of rows) recorder.record(r);
+      const started = performance.now();
+      const closing = recorder.close(500);
+      const result = await Promise.race([closing, sleep(5_000).then(() => 'still waiting')]);
+      const ms = performance.now() - started;
+      assert.equal(result, 3, 'the rows not written are counted');
+      assert.ok(ms < 1_000, `returned after ${Math.round(ms)} ms`);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
   });
 
   it('a batch retried after its reply was lost is stored once: each row keeps its id', async () => {

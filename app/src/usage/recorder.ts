@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.ts';
 
@@ -185,17 +186,33 @@ export class UsageRecorder {
 
   /**
    * Stops the timer and keeps flushing until the buffer is empty or `timeoutMs` has passed; returns
-   * the rows still buffered. Rows recorded from then on are dropped (counted and reported).
+   * the rows still buffered (those of a write still waiting for Postgres among them). Rows recorded
+   * from then on are dropped (counted and reported).
    */
   async close(timeoutMs = 10_000): Promise<number> {
     clearInterval(this.#timer);
     const deadline = Date.now() + timeoutMs;
+    // Each wait is raced against the deadline: a Postgres that stops answering mid-write (packets
+    // dropped, a lock never released) would otherwise hold the shutdown until it is killed.
     while (this.#buffer.length > 0 && Date.now() < deadline) {
-      await this.flush();
-      if (this.#buffer.length > 0) await new Promise((r) => setTimeout(r, 200));
+      await untilDeadline(this.flush(), deadline);
+      if (this.#buffer.length > 0) await untilDeadline(sleep(200), deadline);
     }
     this.#closed = true;
     return this.#buffer.length;
+  }
+}
+
+/** Resolves when `work` settles or at `deadline` (epoch ms), whichever comes first. */
+async function untilDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  });
+  try {
+    await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
