@@ -8,6 +8,7 @@ import { createRegistry, startMetricsServer } from './metrics/server.ts';
 import { createRedis } from './redis/client.ts';
 import { createServices } from './services.ts';
 import { drainOnSignals } from './shutdown.ts';
+import { END_CONNECTIONS_MS, within } from './shutdown-budget.ts';
 
 // Builds everything once, listens, and drains on SIGTERM.
 const config = loadConfigOrExit([
@@ -61,6 +62,7 @@ drainOnSignals({
     metricsServer.close();
     const unwritten = await services.close();
     if (unwritten > 0) logger.error({ unwritten }, 'usage rows could not be written before exit');
-    await Promise.allSettled([db.end(), redis.quit()]);
+    // A connection still waiting on a write given up on would hold db.end() forever.
+    await within(END_CONNECTIONS_MS, Promise.allSettled([db.end(), redis.quit()]));
   },
 });

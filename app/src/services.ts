@@ -12,6 +12,7 @@ import { throttled } from './log/throttled.ts';
 import { trackDependencies } from './metrics/dependency-health.ts';
 import { createProxyMetrics, type ProxyMetrics } from './metrics/proxy-metrics.ts';
 import { RateLimiter } from './ratelimit/limiter.ts';
+import { FINAL_WRITE_MS, within } from './shutdown-budget.ts';
 import { AzureAdapter } from './upstream/azure-adapter.ts';
 import { Forwarder, type ForwarderTimeouts } from './upstream/forwarder.ts';
 import { UpstreamKeyStore } from './upstream/key-store.ts';
@@ -144,11 +145,11 @@ export async function createServices(
     async close() {
       afterResponse.close();
       prober.stop();
-      await pool.stop();
       retention.stop();
-      await lastUsed.close();
-      await limiter.close();
-      const unwritten = await usage.close();
+      // The other last writes need Postgres or Redis too: they run alongside the usage rows' final
+      // write and within the same bound, so one that hangs holds back neither the rows nor the exit.
+      const others = Promise.allSettled([pool.stop(), lastUsed.close(), limiter.close()]);
+      const [unwritten] = await Promise.all([usage.close(FINAL_WRITE_MS), within(FINAL_WRITE_MS, others)]);
       await forwarder.close();
       return unwritten;
     },

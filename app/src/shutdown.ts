@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { InFlight } from './http/in-flight.ts';
 import type { Logger } from './log/logger.ts';
-import { CUT_SETTLE_MS, DRAIN_GRACE_MS } from './shutdown-budget.ts';
+import { CLOSE_MS, CUT_SETTLE_MS, DRAIN_GRACE_MS, LOG_FLUSH_MS, within } from './shutdown-budget.ts';
 
 export interface DrainOptions {
   server: Server;
@@ -20,7 +20,7 @@ export interface DrainOptions {
 /**
  * Graceful shutdown on SIGTERM/SIGINT: stop accepting connections, close idle keep-alive ones,
  * let open requests and streams finish (bounded by `graceMs`, then cut), wait for the handlers of
- * those cut to finish (bounded), flush, exit 0.
+ * those cut to finish (bounded), flush (bounded), exit 0 — or 1 if closing outlasted its bound.
  */
 export function drainOnSignals(options: DrainOptions): void {
   const grace = options.graceMs ?? DRAIN_GRACE_MS;
@@ -45,10 +45,13 @@ export function drainOnSignals(options: DrainOptions): void {
     if (options.inFlight && !(await options.inFlight.idle(CUT_SETTLE_MS))) {
       options.logger.warn({ inFlight: options.inFlight.count }, 'requests still running after the drain');
     }
-    await options.afterDrain();
+    // Each step below bounds its own waits; this is the net for one that does not, so the exit
+    // still comes before the container's stop timeout (shutdown-budget.ts) and its SIGKILL.
+    const closedInTime = await within(CLOSE_MS, options.afterDrain());
+    if (!closedInTime) options.logger.error({ boundMs: CLOSE_MS }, 'closing did not finish in time');
     options.logger.info('stopped');
-    await options.flushLog?.();
-    process.exit(0);
+    if (options.flushLog) await within(LOG_FLUSH_MS, options.flushLog());
+    process.exit(closedInTime ? 0 : 1);
   };
   process.on('SIGTERM', () => void drain('SIGTERM'));
   process.on('SIGINT', () => void drain('SIGINT'));

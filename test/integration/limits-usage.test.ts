@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
+import { shutdownBoundMs } from '../../app/src/shutdown-budget.ts';
 import { type AppProcess, startApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { openSse } from '../helpers/sse-client.ts';
@@ -511,6 +512,29 @@ describe('graceful shutdown', () => {
       );
     } finally {
       latch.release();
+      await app.stop();
+    }
+  });
+
+  it('SIGTERM while Postgres does not answer: the unwritten rows are logged and the process exits in time', async () => {
+    const app = await startApp({ env: { ...stack.env, SHUTDOWN_GRACE_SECONDS: '1' } });
+    const { key } = await stack.issueKey({ rpm: 0 });
+    // A real Postgres that stops answering mid-INSERT: another session holds the table locked.
+    const locker = await stack.db.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE usage_logs IN ACCESS EXCLUSIVE MODE');
+    try {
+      assert.equal((await post(app.url, key)).status, 200);
+      process.kill(app.pid, 'SIGTERM');
+      const started = performance.now();
+      const exit = await Promise.race([app.process.exited, sleep(20_000).then(() => 'still running')]);
+      const seconds = (performance.now() - started) / 1000;
+      assert.deepEqual(exit, { code: 0, signal: null }, app.process.output());
+      assert.ok(seconds * 1000 < shutdownBoundMs(1_000), `exited after ${seconds.toFixed(1)} s`);
+      assert.match(app.process.output(), /"unwritten":1,.*usage rows could not be written before exit/);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
       await app.stop();
     }
   });
