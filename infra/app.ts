@@ -14,7 +14,7 @@ import { APP_NODE_FLAGS } from './node-flags.ts';
 // passes; replica N depends on replica N-1, so Pulumi replaces them one at a time and stops at the
 // first replica that does not come up healthy. Pulumi deletes the replaced containers only after
 // their successors are in place, so the old ones keep serving until then, and each old one drains
-// its open requests on SIGTERM (the app allows 30 s) before it is removed.
+// its open requests on SIGTERM (the app allows 30 s, then writes what it buffered) before it is removed.
 
 export const APP_ALIAS = 'app';
 export const APP_METRICS_ALIAS = 'app-metrics';
@@ -32,6 +32,12 @@ export interface AppReplicasArgs {
   /** What must be in place before a replica starts (migrations applied). */
   dependsOn: pulumi.Resource[];
 }
+
+/**
+ * Seconds Docker waits after SIGTERM before SIGKILL: the app's shutdown bound
+ * (app/src/shutdown-budget.ts: 41 s) and a few seconds for the signal to reach Node through tini.
+ */
+export const APP_STOP_TIMEOUT_SECONDS = 45;
 
 /** The proxy's command, with its V8 flags (see node-flags.ts). */
 export const APP_COMMAND = ['node', ...APP_NODE_FLAGS, 'dist/app/src/main.js'];
@@ -62,9 +68,10 @@ export class AppReplicas extends pulumi.ComponentResource {
           user: 'node',
           init: true,
           ...UNPRIVILEGED,
-          // Longer than the app's 30 s drain, so Docker does not cut open streams short.
-          stopTimeout: 40,
-          destroyGraceSeconds: 40,
+          // Longer than the app's whole shutdown (the 30 s drain, the final writes, the exit), so
+          // Docker's SIGKILL cuts neither open streams nor the last usage rows' write short.
+          stopTimeout: APP_STOP_TIMEOUT_SECONDS,
+          destroyGraceSeconds: APP_STOP_TIMEOUT_SECONDS,
           labels: labels(args.prefix, 'app'),
           ...LOGGING,
         },

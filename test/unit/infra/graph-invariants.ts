@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { shutdownBoundMs } from '../../../app/src/shutdown-budget.ts';
 import type { Deployment } from './harness.ts';
 import { inputs, ofType, one, type Registration, TYPES } from './registrations.ts';
 import { REPO } from './stack-files.ts';
@@ -193,6 +194,17 @@ export function describeGraph(d: Deployment, x: Expected): void {
     assert.equal(inputs(c.redis).user, 'redis');
     assert.equal(inputs(c.backup).user, '0:0');
     assert.deepEqual(inputs(c.backup).capabilities, { drops: ['ALL'] }, 'root without any capability');
+  });
+
+  test('app replicas: Docker waits out the whole shutdown before SIGKILL, on stop and on destroy', () => {
+    // The grace, the cut requests' bookkeeping, the final writes and the exit, with room for the
+    // signal to reach Node through tini: a SIGKILL inside it loses the buffered usage rows.
+    const needed = shutdownBoundMs() + 2_000;
+    for (const app of c.app) {
+      const { stopTimeout, destroyGraceSeconds } = inputs(app);
+      assert.ok(Number(stopTimeout) * 1000 >= needed, `stopTimeout ${stopTimeout} s < ${needed} ms`);
+      assert.equal(destroyGraceSeconds, stopTimeout, app.name);
+    }
   });
 
   test('replicas roll one at a time; stateful services and nginx are replaced delete-first', () => {
