@@ -227,6 +227,16 @@ describe('upstream key pool: Azure', () => {
         assert.equal(second?.path, '/openai/deployments/gpt-4o/chat/completions');
         assert.equal(second?.stream, true);
       }
+      // The Responses API exists on Azure's v1 surface only, whatever the dated version.
+      const responses = await fetch(`${app.url}/v1/responses`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${proxyKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', input: 'hi' }),
+      });
+      assert.equal(responses.status, 200);
+      const third = stack.fake.requests[2];
+      assert.equal(third?.path, '/openai/v1/responses');
+      assert.equal(third?.body?.model, 'gpt-4o');
       const models = await fetch(`${app.url}/v1/models`, {
         headers: { authorization: `Bearer ${proxyKey}` },
       });

@@ -42,6 +42,15 @@ describe('AzureAdapter', () => {
     assert.deepEqual(JSON.parse(String(t2?.body)), { model: 'prod-4o', messages: [] });
   });
 
+  it('responses always go to the v1 surface, which alone serves them', () => {
+    const input = Buffer.from('{"model":"gpt-4o","input":"hi"}');
+    for (const version of ['2024-10-21', 'v1']) {
+      const t = new AzureAdapter(version).target('responses', 'gpt-4o', key, input);
+      assert.equal(t?.path, '/openai/v1/responses');
+      assert.deepEqual(JSON.parse(String(t?.body)), { model: 'prod-4o', input: 'hi' });
+    }
+  });
+
   it('serves only its deployments, and lists models on both surfaces', () => {
     assert.equal(new AzureAdapter('2024-10-21').target('chat/completions', 'gpt-5', key, body), null);
     assert.deepEqual(new AzureAdapter('2024-10-21').servedModels(key), [

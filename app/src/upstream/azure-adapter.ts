@@ -4,7 +4,8 @@ import type { Operation, ProviderAdapter, UpstreamKey, UpstreamTarget } from './
 /**
  * Azure OpenAI: `api-key` auth against the key's resource endpoint. A dated AZURE_API_VERSION
  * uses the deployments path (`/openai/deployments/{d}/{op}?api-version=…`); `v1` uses Azure's
- * OpenAI-style `/openai/v1/{op}` surface, where the body's `model` names the deployment.
+ * OpenAI-style `/openai/v1/{op}` surface, where the body's `model` names the deployment (and so
+ * does `responses` with any version).
  */
 export class AzureAdapter implements ProviderAdapter {
   readonly provider = 'azure' as const;
@@ -39,9 +40,15 @@ export class AzureAdapter implements ProviderAdapter {
     }
     const deployment = model === undefined ? undefined : findDeployment(key.deployments ?? [], model);
     if (!deployment) return null;
+    // The Responses API is served on the v1 surface only, whatever the dated version: dated GA
+    // versions (2024-10-21, the default) predate it and have no such path.
     if (v1 || operation === 'responses') {
-      const path = v1 ? `${base}/openai/v1/${operation}` : `${base}/openai/${operation}?${version}`;
-      return { origin: url.origin, path, headers, body: withModel(body, deployment) };
+      return {
+        origin: url.origin,
+        path: `${base}/openai/v1/${operation}`,
+        headers,
+        body: withModel(body, deployment),
+      };
     }
     const path = `${base}/openai/deployments/${encodeURIComponent(deployment)}/${operation}?${version}`;
     return { origin: url.origin, path, headers };
