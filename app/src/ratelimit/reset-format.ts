@@ -3,8 +3,10 @@
  * whole seconds (`1s`), minutes (`6m0s`) and hours (`1h2m3s`), rounded up.
  */
 export function formatReset(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
-  const total = Math.ceil(ms / 1000);
+  // Rounded up before the unit is chosen: 999.4 ms is a whole second, not "1000ms".
+  const whole = Math.max(0, Math.ceil(ms));
+  if (whole < 1000) return `${whole}ms`;
+  const total = Math.ceil(whole / 1000);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
