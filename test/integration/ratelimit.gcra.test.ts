@@ -99,6 +99,30 @@ describe('rate limiter (GCRA in one Lua script, real Redis)', () => {
     await other.close();
   });
 
+  it('keeps a TAT to a fraction of a token on a huge limit, so small charges and refunds count', async () => {
+    // tpm 1e9 spends 0.00006 ms per token at 13-digit millisecond times: written with Lua's
+    // tostring (%.14g) only 0.1 ms survived, and a refund under 0.05 ms (833 tokens) was lost.
+    const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1e9 };
+    const exact = new RateLimiter({ redis, now: () => clock, leaseMs: 0 });
+    const tat = async () => Number(await redis.get(`rate_limit:{${id}}:tokens`)) - clock;
+    const near = (actual: number, expected: number, what: string) =>
+      assert.ok(
+        Math.abs(actual - expected) < 0.001,
+        `${what}: TAT now+${actual} ms, expected now+${expected} ms`,
+      );
+    assert.equal((await exact.check(id, limits, 1_000)).kind, 'allowed');
+    near(await tat(), 0.06, 'after charging 1,000 tokens');
+    assert.equal((await exact.check(id, limits, 9_000)).kind, 'allowed');
+    near(await tat(), 0.6, 'after charging 10,000 tokens');
+    for (let i = 0; i < 10; i++) {
+      exact.settleTokens(id, limits, -300);
+      await exact.settle();
+    }
+    near(await tat(), 0.42, 'after ten refunds of 300 tokens');
+    await exact.close();
+  });
+
   it('keeps its state under rate_limit: keys that expire', async () => {
     const id = ++keyId;
     await allowed(id, 5, 100, 10);

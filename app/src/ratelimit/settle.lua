@@ -18,7 +18,8 @@ local function move(key, limit, delta)
   if new_tat <= now then
     redis.call('DEL', key)
   else
-    redis.call('SET', key, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+    -- %.17g: tostring's %.14g would round a small refund or debt away (see gcra.lua).
+    redis.call('SET', key, string.format('%.17g', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
   end
 end
 
