@@ -110,6 +110,14 @@ export class Budget<Answer = unknown> {
     this.tokens += plan.takenTokens;
   }
 
+  /** Takes out everything it holds, at once: handed on to be settled, none of it can be spent here. */
+  retire(): { requests: number; tokens: number } {
+    const held = { requests: this.requests, tokens: this.tokens };
+    this.requests = 0;
+    this.tokens = 0;
+    return held;
+  }
+
   see(view: View): void {
     this.#view = view;
   }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { keysOf } from './keys.ts';
 import { Budget, type LeasePlan, type Limits, leaseExtra } from './lease.ts';
+import { Settlements } from './settlements.ts';
 
 export type { Limits } from './lease.ts';
 
@@ -38,7 +40,7 @@ export interface RateLimiterOptions {
   onError?: (err: unknown) => void;
 }
 
-const keysOf = (keyId: number) => [`rate_limit:{${keyId}}:requests`, `rate_limit:{${keyId}}:tokens`];
+const sameLimits = (a: Limits, b: Limits) => a.rpm === b.rpm && a.tpm === b.tpm;
 
 /**
  * Per-key request and token limits in Redis, shared by every replica: one Lua script checks and
@@ -50,7 +52,8 @@ const keysOf = (keyId: number) => [`rate_limit:{${keyId}}:requests`, `rate_limit
  * Leased units are charged in Redis before they are spent, so replicas together never admit more
  * than a limit; what a replica holds unused is returned once the key goes idle (and at close).
  * Token reservations are settled into the same balance: a refund is spent locally, a debt is
- * charged by the next call.
+ * charged by the next call. A budget retired (idle, its key's limits changed, close) hands what it
+ * holds to Settlements at once.
  */
 export class RateLimiter {
   readonly #redis: Redis & Scripts;
@@ -60,13 +63,14 @@ export class RateLimiter {
   readonly #idleMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #budgets = new Map<number, Budget<Decision>>();
+  readonly #settlements: Settlements;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: RateLimiterOptions) {
     const redis = options.redis;
     if (!('gpGcra' in redis)) {
       redis.defineCommand('gpGcra', { numberOfKeys: 2, lua: GCRA });
-      redis.defineCommand('gpSettle', { numberOfKeys: 2, lua: SETTLE });
+      redis.defineCommand('gpSettle', { numberOfKeys: 3, lua: SETTLE });
     }
     this.#redis = redis as Redis & Scripts;
     this.#periodMs = options.periodMs ?? 60_000;
@@ -74,6 +78,12 @@ export class RateLimiter {
     this.#leaseFraction = (options.leaseMs ?? 100) / this.#periodMs;
     this.#idleMs = options.idleMs ?? 1_000;
     this.#onError = options.onError ?? (() => {});
+    this.#settlements = new Settlements({
+      settle: (...args) => this.#redis.gpSettle(...args),
+      periodMs: this.#periodMs,
+      now: this.#now,
+      onError: this.#onError,
+    });
     this.#sweeper = setInterval(() => void this.settle({ idleOnly: true }), this.#idleMs);
     this.#sweeper.unref();
   }
@@ -127,15 +137,15 @@ export class RateLimiter {
   }
 
   /**
-   * Returns unused leases to Redis and pays debts, for keys idle for `idleMs` (or all of them):
-   * what cannot be settled now stays held, to be tried again.
+   * Returns unused leases to Redis and pays debts, for keys idle for `idleMs` (or all of them),
+   * and sends again the settlements that failed before: what fails now is kept, to be tried again.
    */
   async settle({ idleOnly = false } = {}): Promise<void> {
     const now = this.#now();
     const due = [...this.#budgets].filter(
       ([, b]) => !idleOnly || (b.pending === undefined && now - b.lastUsedMs >= this.#idleMs),
     );
-    await Promise.all(due.map(([keyId, b]) => this.#retire(keyId, b)));
+    await Promise.all([this.#settlements.retry(), ...due.map(([keyId, b]) => this.#retire(keyId, b))]);
   }
 
   /** Stops the background settlement and settles everything still held (on shutdown). */
@@ -153,7 +163,7 @@ export class RateLimiter {
 
   #budget(keyId: number, limits: Limits): Budget<Decision> {
     let budget = this.#budgets.get(keyId);
-    if (budget !== undefined && (budget.limits.rpm !== limits.rpm || budget.limits.tpm !== limits.tpm)) {
+    if (budget !== undefined && !sameLimits(budget.limits, limits)) {
       // The key's limits changed: what was leased under the old ones goes back.
       void this.#retire(keyId, budget);
       budget = undefined;
@@ -166,31 +176,14 @@ export class RateLimiter {
     return budget;
   }
 
-  async #retire(keyId: number, b: Budget<Decision>): Promise<void> {
+  /**
+   * Takes the budget out of use and settles what it holds, in its own limits. Taken at once, so
+   * nothing can spend it meanwhile.
+   */
+  #retire(keyId: number, b: Budget<Decision>): Promise<void> {
     if (this.#budgets.get(keyId) === b) this.#budgets.delete(keyId);
-    if (b.requests === 0 && b.tokens === 0) return;
-    const { rpm, tpm } = b.limits;
-    try {
-      await this.#redis.gpSettle(
-        ...keysOf(keyId),
-        this.#now(),
-        this.#periodMs,
-        rpm,
-        tpm,
-        -b.requests,
-        -b.tokens,
-      );
-    } catch (err) {
-      this.#onError(err);
-      // Held again, to be settled on a later sweep. (Had the key's limits changed meanwhile, the
-      // units would be in another currency: they are dropped, which only ever under-admits.)
-      const current = this.#budgets.get(keyId);
-      if (current === undefined) this.#budgets.set(keyId, b);
-      else if (current.limits.rpm === rpm && current.limits.tpm === tpm) {
-        current.requests += b.requests;
-        current.tokens += b.tokens;
-      }
-    }
+    const held = b.retire();
+    return this.#settlements.add(keyId, b.limits, -held.requests, -held.tokens);
   }
 
   async #ask(keyId: number, budget: Budget<Decision>, plan: LeasePlan, tokens: number): Promise<Decision> {

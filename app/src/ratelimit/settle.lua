@@ -1,8 +1,16 @@
 -- Settles what a replica still holds for a key: returns leased units it did not use (negative
 -- deltas) and charges tokens used beyond their reservation (positive). A TAT never moves below
 -- now: a refund cannot bank capacity beyond a full bucket.
--- KEYS[1] request TAT key, KEYS[2] token TAT key
--- ARGV: now_ms, period_ms, request_limit, token_limit (0 = unlimited), request_delta, token_delta
+--
+-- Each settlement runs at most once: a reply lost to a command timeout or a reconnect does not
+-- tell whether it ran, so the replica sends it again under the same id, and a refund applied
+-- twice would admit beyond the limit. The id's mark (KEYS[3]) outlives the replica's retries.
+-- KEYS[1] request TAT key, KEYS[2] token TAT key, KEYS[3] this settlement's mark
+-- ARGV: now_ms, period_ms, request_limit, token_limit (0 = unlimited), request_delta, token_delta,
+--       mark_ttl_ms
+-- Returns 1 when applied now, 0 when it had been already.
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+
 local now = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 

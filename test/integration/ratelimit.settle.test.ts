@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis, type RedisOptions } from 'ioredis';
+import { RateLimiter } from '../../app/src/ratelimit/limiter.ts';
+import { type RedisServer, startRedis } from '../helpers/redis.ts';
+import { gate } from '../helpers/redis-gate.ts';
+
+/**
+ * What a replica returns to Redis and charges there when its budgets go out of use, when a call
+ * fails, and after close: each amount exactly once, never spent after it went back, never lost.
+ * The clock stands still, so a key's TAT in Redis is the sum of what was charged to it.
+ */
+describe('rate limiter settlement (real Redis)', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  const clock = 1_800_000_000_000;
+  const now = () => clock;
+  let keyId = 1000;
+  const open: Array<{ limiter: RateLimiter; conn: Redis }> = [];
+
+  before(async () => {
+    server = await startRedis();
+    redis = await connect();
+  });
+  after(async () => {
+    for (const { limiter, conn } of open) {
+      await limiter.close();
+      conn.disconnect();
+    }
+    redis?.disconnect();
+    await server?.destroy();
+  });
+
+  async function connect(options: RedisOptions = {}): Promise<Redis> {
+    const conn = new Redis({ host: server.host, port: server.port, lazyConnect: true, ...options });
+    await conn.connect();
+    return conn;
+  }
+
+  /** A limiter on a connection of its own, so a test may gate that connection's commands. */
+  async function replica(options: {
+    leaseMs?: number;
+    redis?: RedisOptions;
+    onError?: (e: unknown) => void;
+  }) {
+    const conn = await connect(options.redis);
+    const limiter = new RateLimiter({ redis: conn, now, leaseMs: options.leaseMs, onError: options.onError });
+    open.push({ limiter, conn });
+    return { limiter, conn };
+  }
+
+  /** How far the key's token (or request) TAT is ahead of now, in ms; 0 when it is not held. */
+  const ahead = async (id: number, what: 'tokens' | 'requests' = 'tokens') => {
+    const tat = await redis.get(`rate_limit:{${id}}:${what}`);
+    return tat === null ? 0 : Number(tat) - clock;
+  };
+  const near = (actual: number, expected: number, what: string) =>
+    assert.ok(
+      Math.abs(actual - expected) < 1e-6,
+      `${what}: TAT now+${actual} ms, expected now+${expected} ms`,
+    );
+
+  it('a settlement whose reply timed out is not applied again when retried', async () => {
+    const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1_000 };
+    const errors: unknown[] = [];
+    const { limiter } = await replica({
+      leaseMs: 0,
+      redis: { commandTimeout: 200 },
+      onError: (e) => errors.push(e),
+    });
+    assert.equal((await limiter.check(id, limits, 900)).kind, 'allowed');
+    limiter.settleTokens(id, limits, -600); // used 300 of 900
+    // Redis holds writes (scripts too) for 600 ms: the client gives up at 200 ms, Redis runs it later.
+    await redis.call('CLIENT', 'PAUSE', '600', 'WRITE');
+    await limiter.settle();
+    assert.match(String(errors[0]), /timed out/);
+    await sleep(800);
+    near(await ahead(id), 300 * 60, 'the refund, applied by Redis after the timeout');
+    await limiter.settle(); // the failed settlement is sent again: Redis knows it ran
+    near(await ahead(id), 300 * 60, 'the refund, applied once');
+    const marks = await redis.keys(`rate_limit:{${id}}:settled:*`);
+    assert.equal(marks.length, 1);
+    assert.ok((await redis.pttl(marks[0] as string)) > 0, 'the mark expires');
+  });
+
+  it("a failed settlement is kept and retried in its own limits, even after the key's changed", async () => {
+    const id = ++keyId;
+    const before = { rpm: 0, tpm: 1_000 }; // 60 ms a token
+    const changed = { rpm: 0, tpm: 2_000 }; // 30 ms a token
+    const { limiter, conn } = await replica({ leaseMs: 0 });
+    assert.equal((await limiter.check(id, before, 100)).kind, 'allowed');
+    limiter.settleTokens(id, before, 500); // a debt of 500 tokens, held until the next call
+    gate(conn, 'gpSettle').failNext();
+    // The new limits retire the old budget; settling its debt fails.
+    assert.equal((await limiter.check(id, changed, 20)).kind, 'allowed');
+    near(await ahead(id), 100 * 60 + 20 * 30, 'the debt is not charged yet');
+    await limiter.settle({ idleOnly: true }); // the sweeper
+    near(await ahead(id), (100 + 500) * 60 + 20 * 30, 'the debt, charged in the old limits');
+  });
+
+  it('a settlement held over a period is sent without its returns, but with its charges', async () => {
+    let at = clock;
+    const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1_000 };
+    const conn = await connect();
+    const limiter = new RateLimiter({ redis: conn, now: () => at, leaseMs: 0 });
+    open.push({ limiter, conn });
+    const settle = gate(conn, 'gpSettle');
+    assert.equal((await limiter.check(id, limits, 900)).kind, 'allowed'); // TAT now+54 s
+    limiter.settleTokens(id, limits, -300);
+    settle.failNext();
+    await limiter.settle();
+    at += 60_001; // its mark may be gone: the return, applied twice, would over-admit
+    await limiter.settle();
+    near(await ahead(id), 900 * 60, 'the return was dropped');
+    limiter.settleTokens(id, limits, 200);
+    settle.failNext();
+    await limiter.settle();
+    at += 60_001;
+    await limiter.settle();
+    near(Number(await redis.get(`rate_limit:{${id}}:tokens`)) - at, 200 * 60, 'the charge, applied');
+  });
+});
