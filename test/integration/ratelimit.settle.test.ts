@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import { RateLimiter } from '../../app/src/ratelimit/limiter.ts';
+import { type Limits, RateLimiter } from '../../app/src/ratelimit/limiter.ts';
 import { type RedisServer, startRedis } from '../helpers/redis.ts';
 import { gate } from '../helpers/redis-gate.ts';
 
@@ -60,6 +60,19 @@ describe('rate limiter settlement (real Redis)', () => {
       Math.abs(actual - expected) < 1e-6,
       `${what}: TAT now+${actual} ms, expected now+${expected} ms`,
     );
+
+  /** Remaining requests and tokens as a fresh replica that leases nothing sees them. */
+  async function remaining(id: number, limits: Limits) {
+    const probe = new RateLimiter({ redis, now, leaseMs: 0 });
+    const d = await probe.check(id, limits, 0);
+    await probe.close();
+    assert.equal(d.kind, 'allowed');
+    const h = d.kind === 'allowed' ? d.headers : {};
+    return {
+      requests: Number(h['x-ratelimit-remaining-requests']),
+      tokens: Number(h['x-ratelimit-remaining-tokens']),
+    };
+  }
 
   it('a settlement whose reply timed out is not applied again when retried', async () => {
     const id = ++keyId;
@@ -121,5 +134,56 @@ describe('rate limiter settlement (real Redis)', () => {
     at += 60_001;
     await limiter.settle();
     near(Number(await redis.get(`rate_limit:{${id}}:tokens`)) - at, 200 * 60, 'the charge, applied');
+  });
+
+  it('a budget retired while its lease call is in flight: waiters spend nothing that went back', async () => {
+    const id = ++keyId;
+    const limits = { rpm: 600, tpm: 60_000 }; // leases 10 requests and 1,000 tokens per call
+    const { limiter, conn } = await replica({ leaseMs: 1_000 });
+    assert.equal((await limiter.check(id, limits, 10)).kind, 'allowed');
+    const gcra = gate(conn, 'gpGcra');
+    gcra.hold();
+    // Takes a request and the 1,000 leased tokens, and asks Redis for the rest: held.
+    const big = limiter.check(id, limits, 2_000);
+    // 9 requests left but no tokens: waits for that call.
+    const small = limiter.check(id, limits, 5);
+    await limiter.settle(); // retires the budget (as close does): its 9 requests go back
+    gcra.release();
+    assert.equal((await big).kind, 'allowed');
+    assert.equal((await small).kind, 'allowed');
+    await limiter.close();
+    // Admitted: 3 requests and 10 + 2,000 + 5 tokens. Redis must hold exactly that (the probe
+    // charges one request more); a waiter spending a returned request left it one short.
+    assert.deepEqual(await remaining(id, limits), { requests: 600 - 3 - 1, tokens: 60_000 - 2_015 });
+  });
+
+  it('a debt restored after a failed call on a retired budget is still charged', async () => {
+    const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1_000 }; // 60 ms a token
+    const { limiter, conn } = await replica({ leaseMs: 0 });
+    assert.equal((await limiter.check(id, limits, 100)).kind, 'allowed');
+    limiter.settleTokens(id, limits, 300); // used 300 tokens beyond the reservation
+    const gcra = gate(conn, 'gpGcra');
+    gcra.hold();
+    const next = limiter.check(id, limits, 50); // carries the debt: held
+    await limiter.settle();
+    gcra.release({ fail: true });
+    assert.equal((await next).kind, 'unavailable');
+    await limiter.close();
+    near(await ahead(id), (100 + 300) * 60, 'the reservation and the debt');
+  });
+
+  it("a reservation settled under the key's old limits keeps the current lease and settles in the old terms", async () => {
+    const id = ++keyId;
+    const before = { rpm: 0, tpm: 6_000 }; // 10 ms a token, leases 100
+    const changed = { rpm: 0, tpm: 60_000 }; // 1 ms a token, leases 1,000
+    const { limiter } = await replica({ leaseMs: 1_000 });
+    assert.equal((await limiter.check(id, before, 1_000)).kind, 'allowed');
+    // An admin raised the limit; the next request sees it, the first is still running.
+    assert.equal((await limiter.check(id, changed, 10)).kind, 'allowed');
+    limiter.settleTokens(id, before, -600); // the first used 400 of its 1,000
+    assert.equal(limiter.checkLocal(id, changed, 10)?.kind, 'allowed', 'the current lease still serves');
+    await limiter.close();
+    near(await ahead(id), (1_000 - 600) * 10 + (10 + 10) * 1, 'each settled in the limits it was charged in');
   });
 });

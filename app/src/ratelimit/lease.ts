@@ -40,6 +40,8 @@ export class Budget<Answer = unknown> {
   lastUsedMs = 0;
   /** The call to Redis in flight for this key, which other requests wait for instead of asking too. */
   pending: Promise<Answer> | undefined;
+  /** Out of use: what it held went back to Redis, and whatever reaches it later goes back too. */
+  retired = false;
   #view: View | undefined;
 
   readonly limits: Limits;
@@ -110,11 +112,12 @@ export class Budget<Answer = unknown> {
     this.tokens += plan.takenTokens;
   }
 
-  /** Takes out everything it holds, at once: handed on to be settled, none of it can be spent here. */
+  /** Takes out everything it holds, at once, and marks it out of use. */
   retire(): { requests: number; tokens: number } {
     const held = { requests: this.requests, tokens: this.tokens };
     this.requests = 0;
     this.tokens = 0;
+    this.retired = true;
     return held;
   }
 

@@ -53,7 +53,7 @@ const sameLimits = (a: Limits, b: Limits) => a.rpm === b.rpm && a.tpm === b.tpm;
  * than a limit; what a replica holds unused is returned once the key goes idle (and at close).
  * Token reservations are settled into the same balance: a refund is spent locally, a debt is
  * charged by the next call. A budget retired (idle, its key's limits changed, close) hands what it
- * holds to Settlements at once.
+ * holds to Settlements at once, and so does anything that reaches it later.
  */
 export class RateLimiter {
   readonly #redis: Redis & Scripts;
@@ -101,7 +101,7 @@ export class RateLimiter {
   /** Checks and, when allowed, charges one request and `tokens` tokens to `keyId`. */
   async check(keyId: number, limits: Limits, tokens: number): Promise<Decision> {
     if (limits.rpm === 0 && limits.tpm === 0) return { kind: 'allowed', headers: {} };
-    const budget = this.#budget(keyId, limits);
+    let budget = this.#budget(keyId, limits);
     const extra = {
       requests: leaseExtra(limits.rpm, this.#leaseFraction, 1_000),
       tokens: leaseExtra(limits.tpm, this.#leaseFraction, 1_000_000),
@@ -112,6 +112,8 @@ export class RateLimiter {
     const leasing = extra.requests > 0 || extra.tokens > 0;
     while (leasing && budget.pending !== undefined && !budget.covers(tokens)) {
       const other = await budget.pending;
+      // Retired meanwhile: what it held went back to Redis, so carry on with the current budget.
+      if (budget.retired) budget = this.#budget(keyId, limits);
       if (other.kind === 'unavailable') return other;
       if (other.kind === 'denied') break;
     }
@@ -133,6 +135,14 @@ export class RateLimiter {
    */
   settleTokens(keyId: number, limits: Limits, delta: number): void {
     if (limits.tpm === 0 || delta === 0) return;
+    const current = this.#budgets.get(keyId);
+    if (current !== undefined && !sameLimits(current.limits, limits)) {
+      // Made under other limits (the key's changed while its request ran): settled in Redis now,
+      // in those limits, the inverse of its charge, rather than by retiring the current budget
+      // to make one for them (which the next request, under the new limits, retires again).
+      void this.#settlements.add(keyId, limits, 0, delta);
+      return;
+    }
     this.#budget(keyId, limits).tokens -= delta;
   }
 
@@ -178,7 +188,7 @@ export class RateLimiter {
 
   /**
    * Takes the budget out of use and settles what it holds, in its own limits. Taken at once, so
-   * nothing can spend it meanwhile.
+   * nothing can spend it meanwhile; called again for whatever reaches it later.
    */
   #retire(keyId: number, b: Budget<Decision>): Promise<void> {
     if (this.#budgets.get(keyId) === b) this.#budgets.delete(keyId);
@@ -205,6 +215,8 @@ export class RateLimiter {
       );
     } catch (error) {
       budget.failed(plan);
+      // A retired budget is settled by no one: the restored debt and give-back go to Redis now.
+      if (budget.retired) void this.#retire(keyId, budget);
       return { kind: 'unavailable', error };
     }
     const [
@@ -219,6 +231,8 @@ export class RateLimiter {
       tokExtra,
     ] = (raw as unknown[]).map(Number) as number[];
     budget.granted(plan, { allowed: allowed === 1, requestExtra: reqExtra ?? 0, tokenExtra: tokExtra ?? 0 });
+    // Leased extras or give-backs landing in a retired budget would be lost: they go back now.
+    if (budget.retired) void this.#retire(keyId, budget);
     budget.see({
       at: now,
       requestRemaining: reqRemaining ?? 0,
