@@ -186,4 +186,35 @@ describe('rate limiter settlement (real Redis)', () => {
     await limiter.close();
     near(await ahead(id), (1_000 - 600) * 10 + (10 + 10) * 1, 'each settled in the limits it was charged in');
   });
+
+  it('close waits for a lease call in flight and returns what it brings', async () => {
+    const id = ++keyId;
+    const limits = { rpm: 600, tpm: 0 }; // leases 10 requests per call
+    const { limiter, conn } = await replica({ leaseMs: 1_000 });
+    const gcra = gate(conn, 'gpGcra');
+    const settle = gate(conn, 'gpSettle');
+    gcra.hold();
+    const first = limiter.check(id, limits, 0);
+    const closed = limiter.close();
+    settle.hold();
+    gcra.release();
+    assert.equal((await first).kind, 'allowed');
+    const done = await Promise.race([closed.then(() => 'closed'), sleep(100).then(() => 'open')]);
+    settle.release();
+    assert.equal(done, 'open', 'close waits while the lease it brought is being returned');
+    await closed;
+    near(await ahead(id, 'requests'), 100, 'one request charged, the 10 leased returned');
+  });
+
+  it('a request that ends after close settles in Redis at once', async () => {
+    const id = ++keyId;
+    const limits = { rpm: 0, tpm: 1_000 };
+    const { limiter } = await replica({ leaseMs: 0 });
+    assert.equal((await limiter.check(id, limits, 100)).kind, 'allowed');
+    await limiter.close();
+    limiter.settleTokens(id, limits, 200); // a request cut off at shutdown used 200 tokens more
+    const deadline = Date.now() + 2_000;
+    while ((await ahead(id)) < 300 * 60 && Date.now() < deadline) await sleep(20);
+    near(await ahead(id), 300 * 60, 'the reservation and the late debt');
+  });
 });

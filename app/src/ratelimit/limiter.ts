@@ -65,6 +65,7 @@ export class RateLimiter {
   readonly #budgets = new Map<number, Budget<Decision>>();
   readonly #settlements: Settlements;
   readonly #sweeper: NodeJS.Timeout;
+  #closed = false;
 
   constructor(options: RateLimiterOptions) {
     const redis = options.redis;
@@ -136,10 +137,11 @@ export class RateLimiter {
   settleTokens(keyId: number, limits: Limits, delta: number): void {
     if (limits.tpm === 0 || delta === 0) return;
     const current = this.#budgets.get(keyId);
-    if (current !== undefined && !sameLimits(current.limits, limits)) {
-      // Made under other limits (the key's changed while its request ran): settled in Redis now,
-      // in those limits, the inverse of its charge, rather than by retiring the current budget
-      // to make one for them (which the next request, under the new limits, retires again).
+    if (this.#closed || (current !== undefined && !sameLimits(current.limits, limits))) {
+      // Settled in Redis now. After close: no budget would be settled again. Made under other
+      // limits (the key's changed while its request ran): in those, the inverse of its charge,
+      // rather than by retiring the current budget to make one for them (which the next request,
+      // under the new limits, retires again).
       void this.#settlements.add(keyId, limits, 0, delta);
       return;
     }
@@ -158,9 +160,15 @@ export class RateLimiter {
     await Promise.all([this.#settlements.retry(), ...due.map(([keyId, b]) => this.#retire(keyId, b))]);
   }
 
-  /** Stops the background settlement and settles everything still held (on shutdown). */
+  /**
+   * Stops the background settlement and settles everything still held (on shutdown). From now on
+   * a request's token settlement goes to Redis at once.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#sweeper);
+    // Calls in flight bring their leases home first, so that these are returned with the rest.
+    await Promise.all([...this.#budgets.values()].map((b) => b.pending));
     await this.settle();
   }
 
