@@ -35,6 +35,12 @@ async function usageRows(stack: TestStack, keyId: number) {
   return rows;
 }
 
+/** The key's usage rows, once there are `count` of them (they are written in batches). */
+async function rowsOnceThere(stack: TestStack, keyId: number, count: number, what: string) {
+  await waitFor(async () => (await usageRows(stack, keyId)).length === count, { timeoutMs: 3_000, what });
+  return usageRows(stack, keyId);
+}
+
 describe('rate limits across replicas', () => {
   let stack: TestStack;
   let a: AppProcess;
@@ -190,11 +196,7 @@ describe('usage accounting', () => {
       const bad = await post(app.url, key, { ...CHAT, model: 'no-such-model' });
       assert.equal(bad.status, 404);
 
-      await waitFor(async () => (await usageRows(stack, id)).length === 7, {
-        timeoutMs: 3_000,
-        what: '7 usage rows',
-      });
-      const rows = await usageRows(stack, id);
+      const rows = await rowsOnceThere(stack, id, 7, '7 usage rows');
       const u = usageChunk?.usage;
       assert.deepEqual(
         rows.map((r) => [
@@ -260,11 +262,7 @@ describe('usage accounting', () => {
       await res.next();
       await latch.waitForHeld(1);
       res.abort();
-      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
-        timeoutMs: 3_000,
-        what: 'row of aborted stream',
-      });
-      const [row] = await usageRows(stack, id);
+      const [row] = await rowsOnceThere(stack, id, 1, 'row of aborted stream');
       assert.equal(row.status_code, 499);
       assert.equal(row.error_code, 'client_closed');
       assert.equal(row.estimated, true);
@@ -286,11 +284,7 @@ describe('usage accounting', () => {
       await stack.fake.waitForRequests(seen + 1);
       gone.abort();
       await call;
-      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
-        timeoutMs: 3_000,
-        what: 'row of the abandoned request',
-      });
-      const [row] = await usageRows(stack, id);
+      const [row] = await rowsOnceThere(stack, id, 1, 'row of the abandoned request');
       assert.equal(row.status_code, 499);
       assert.equal(row.error_code, 'client_closed');
       assert.equal(row.estimated, true);
@@ -316,11 +310,7 @@ describe('usage accounting', () => {
       // Time for the proxy to read the headers and start on the body (nothing to wait on: no answer comes).
       await sleep(200);
       socket.destroy();
-      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
-        timeoutMs: 3_000,
-        what: 'row of the abandoned upload',
-      });
-      const [row] = await usageRows(stack, id);
+      const [row] = await rowsOnceThere(stack, id, 1, 'row of the abandoned upload');
       assert.equal(row.status_code, 499);
       assert.equal(row.error_code, 'client_closed');
       assert.equal(row.total_tokens, 0);
@@ -343,11 +333,7 @@ describe('usage accounting', () => {
       );
       assert.equal(res.status, 200);
       await res.rest();
-      await waitFor(async () => (await usageRows(stack, id)).length === 1, {
-        timeoutMs: 3_000,
-        what: 'row of the broken stream',
-      });
-      const [row] = await usageRows(stack, id);
+      const [row] = await rowsOnceThere(stack, id, 1, 'row of the broken stream');
       assert.equal(row.status_code, 200);
       assert.equal(row.error_code, 'upstream_error');
       assert.equal(row.estimated, true);
@@ -365,11 +351,7 @@ describe('usage accounting', () => {
       assert.equal(odd.status, 404);
       assert.equal(odd.body.error.code, 'model_not_found');
       assert.equal((await post(app.url, key)).status, 200);
-      await waitFor(async () => (await usageRows(stack, id)).length === 2, {
-        timeoutMs: 3_000,
-        what: 'both rows',
-      });
-      const rows = await usageRows(stack, id);
+      const rows = await rowsOnceThere(stack, id, 2, 'both rows');
       assert.deepEqual(
         rows.map((r) => [r.model, r.status_code]).sort((a, b) => a[1] - b[1]),
         [
