@@ -18,8 +18,11 @@ export type KeyBehavior =
   | { kind: 'hang' }
   /** Destroy the socket without answering. */
   | { kind: 'reset' }
-  /** Send status, headers and `afterEvents` SSE frames (default 2; half the body if not streamed), then destroy. */
-  | { kind: 'fail_mid_stream'; afterEvents?: number }
+  /**
+   * Send status, headers and `afterEvents` SSE frames (default 2; half the body if not streamed), then
+   * destroy. `asJson`: answer a stream request in JSON all the same, as some OpenAI-compatible servers do.
+   */
+  | { kind: 'fail_mid_stream'; afterEvents?: number; asJson?: boolean }
   /** Wait `ms` before the status line, then answer normally. */
   | { kind: 'slow_first_byte'; ms: number };
 

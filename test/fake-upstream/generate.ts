@@ -82,9 +82,10 @@ export async function buildReply(
   }
   const model = resolveModel(ctx, body, deployment);
   if (typeof model === 'function') return model();
-  const stream = body.stream === true;
+  const asked = body.stream === true;
+  const stream = asked && !ctx.ignoreStream;
   const hasStreamOptions = body.stream_options !== undefined && body.stream_options !== null;
-  if (hasStreamOptions && !stream && (endpoint === 'chat' || endpoint === 'completions')) {
+  if (hasStreamOptions && !asked && (endpoint === 'chat' || endpoint === 'completions')) {
     return sendError(ctx, openaiErrors.streamOptionsWithoutStream());
   }
   switch (endpoint) {

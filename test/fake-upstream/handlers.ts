@@ -84,6 +84,7 @@ function behaviorError(
       return behavior.kind;
     case 'fail_mid_stream':
       ctx.failAfter = behavior.afterEvents ?? 2;
+      ctx.ignoreStream = behavior.asJson === true;
       return undefined;
     case 'slow_first_byte':
       return undefined;
@@ -170,6 +171,7 @@ export async function handleRequest(
     signal: abort.signal,
     closed,
     failAfter: undefined,
+    ignoreStream: false,
     selfDestroyed: false,
   };
   if (closedAs !== undefined) settle(rec, closedAs);

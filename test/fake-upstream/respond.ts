@@ -19,6 +19,8 @@ export interface Reply {
   closed: Promise<unknown>;
   /** fail_mid_stream: frames to send before destroying the socket. */
   failAfter: number | undefined;
+  /** Answer in JSON even when the request asked for a stream. */
+  ignoreStream: boolean;
   selfDestroyed: boolean;
 }
 

@@ -72,6 +72,22 @@ describe('proxy: streaming', () => {
     assert.ok(!events.includes('data: [DONE]'));
   });
 
+  it('a JSON answer to a stream request that breaks off while read is a 502, not a 500', async () => {
+    stack.fake.setKeyBehavior(
+      'sk-upstream-stream-1',
+      { kind: 'fail_mid_stream', asJson: true },
+      { times: 1 },
+    );
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(CHAT),
+    });
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_error');
+    assert.doesNotMatch(app.logText(), /unhandled error/);
+  });
+
   it('an upstream that hangs up before the stream starts fails over or answers 502 in JSON', async () => {
     stack.fake.setKeyBehavior('sk-upstream-stream-1', 'reset', { times: 3 });
     const res = await fetch(`${app.url}/v1/chat/completions`, {
