@@ -154,6 +154,9 @@ describe('admin API: keys', () => {
     assertError(await issue({}), 400, 'invalid_request', 'user_id');
     assertError(await issue({ user_id: '1' }), 400, 'invalid_request', 'user_id');
     assertError(await issue({ user_id: 99999 }), 400, 'invalid_request', 'user_id');
+    // Past the int column's range: refused here, not left to Postgres (which would make it a 500).
+    assertError(await issue({ user_id: 2 ** 31 }), 400, 'invalid_request', 'user_id');
+    assertError(await issue({ user_id: Number.MAX_SAFE_INTEGER }), 400, 'invalid_request', 'user_id');
     await bad({ rpm: -1 }, 'rpm');
     await bad({ rpm: 1.5 }, 'rpm');
     await bad({ tpm: '100' }, 'tpm');

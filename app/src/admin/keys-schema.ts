@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { idParam, pageQuery } from './validation.ts';
+import { idParam, MAX_INT, pageQuery } from './validation.ts';
 
 // Request shapes of /admin/v1/keys. `null` means "the default" for limits (RATE_LIMIT_RPM /
 // RATE_LIMIT_TPM apply), "never" for expires_at and "every model" for models; `0` is unlimited.
 
-const MAX_INT = 2_147_483_647;
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\*?$/;
 
 const limit = (name: string) =>
@@ -44,7 +43,8 @@ export const createKeyBody = z.strictObject({
   user_id: z
     .number({ error: "'user_id' is required and must be a user's id" })
     .int("'user_id' must be a user's id")
-    .min(1, "'user_id' must be a user's id"),
+    .min(1, "'user_id' must be a user's id")
+    .max(MAX_INT, "'user_id' must be a user's id"),
   name: name.default(''),
   rpm: limit('rpm').default(null),
   tpm: limit('tpm').default(null),

@@ -5,7 +5,8 @@ import { readJsonBody } from '../http/middleware/json-body.ts';
 
 /** Admin request bodies are small JSON objects; anything bigger is a mistake. */
 const ADMIN_BODY_LIMIT = 64 * 1024;
-const MAX_ID = 2_147_483_647;
+/** Postgres' `integer`, the type of every id and limit column: a larger number fails in SQL (a 500). */
+export const MAX_INT = 2_147_483_647;
 
 type Where = 'body' | 'query';
 
@@ -58,7 +59,7 @@ export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S): P
 /** The `{id}` path segment: a positive 32-bit integer, as the tables' identity columns are. */
 export function parseId(raw: string | undefined): number {
   const id = /^[1-9][0-9]{0,9}$/.test(raw ?? '') ? Number(raw) : 0;
-  if (id < 1 || id > MAX_ID) {
+  if (id < 1 || id > MAX_INT) {
     throw new ApiError('invalid_request', `The id in the path must be a positive integer, not '${raw}'.`, {
       param: 'id',
     });
@@ -85,7 +86,7 @@ export function intParam(name: string, min: number, max: number) {
 }
 
 /** An id query parameter (a filter, or the `after` cursor of integer-keyed lists). */
-export const idParam = (name: string) => intParam(name, 1, MAX_ID);
+export const idParam = (name: string) => intParam(name, 1, MAX_INT);
 
 /** A point in time: `2025-01-31` (midnight UTC) or an ISO 8601 date-time with an offset. */
 export function timeParam(name: string) {
