@@ -1,7 +1,10 @@
+// The authenticator's cache against real Postgres: what it answers without a query, and that a
+// lookup running while invalidate() is called cannot bring back what the change made obsolete.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { ApiKeyAuthenticator } from '../../app/src/auth/api-key-auth.ts';
+import { waitFor } from '../helpers/processes.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 
 describe('API key lookups (real Postgres): the cached answer', () => {
@@ -23,6 +26,37 @@ describe('API key lookups (real Postgres): the cached answer', () => {
   after(async () => {
     await stack?.destroy();
   });
+
+  /**
+   * A pool whose next query runs on Postgres at once but hands its (real) result over only when
+   * released: the lookup has read the row, and what happens meanwhile comes after that read.
+   */
+  function heldPool() {
+    let read = () => {};
+    const hasRead = new Promise<void>((resolve) => {
+      read = resolve;
+    });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let held = false;
+    const pool = {
+      async query(...args: Parameters<pg.Pool['query']>) {
+        const hold = !held;
+        held = true;
+        const result = await (stack.db.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        if (hold) {
+          read();
+          await released;
+        }
+        return result;
+      },
+    } as unknown as pg.Pool;
+    return { pool, hasRead, release };
+  }
+
+  const revoke = (id: number) => stack.db.query("UPDATE api_keys SET status = 'revoked' WHERE id = $1", [id]);
 
   it('answers from the cache without a query, until the TTL has passed', async () => {
     const auth = new ApiKeyAuthenticator({ pool: counted, ttlMs: 4_000, now: () => clock });
@@ -46,5 +80,66 @@ describe('API key lookups (real Postgres): the cached answer', () => {
     const before = queries;
     assert.deepEqual(auth.authenticateCached('sk-not-ours'), { valid: false, reason: 'unknown' });
     assert.equal(queries, before);
+  });
+
+  it('a lookup that read the row before a revocation and invalidate() does not cache it, nor serve later callers', async () => {
+    const held = heldPool();
+    const auth = new ApiKeyAuthenticator({ pool: held.pool, ttlMs: 4_000, now: () => clock });
+    const { key, id } = await stack.issueKey();
+    const early = auth.authenticate(key);
+    await held.hasRead; // it holds the active row
+    await revoke(id);
+    auth.invalidate();
+    const late = auth.authenticate(key); // asked after the change: must not join the early lookup
+    held.release();
+    assert.equal((await early).valid, true, 'asked before the revocation');
+    assert.deepEqual(await late, { valid: false, reason: 'revoked' });
+    assert.deepEqual(auth.authenticateCached(key), { valid: false, reason: 'revoked' });
+  });
+
+  it('a lookup that fails after invalidate() does not fall back to the entry cached before it', async () => {
+    const auth = new ApiKeyAuthenticator({ pool: stack.db, ttlMs: 4_000, now: () => clock });
+    const { key, id } = await stack.issueKey();
+    assert.equal((await auth.authenticate(key)).valid, true);
+    clock += 4_000; // past the TTL, well within the stale window: the next call queries
+    // Hold the lookup on a table lock, revoke meanwhile, then cancel it: a real failed query.
+    const locker = await stack.db.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+      const lookup = auth.authenticate(key);
+      const pid = await waitFor(
+        async () =>
+          (
+            await stack.db.query<{ pid: number }>(
+              `SELECT pid FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%key_hash%'`,
+            )
+          ).rows[0]?.pid,
+        { intervalMs: 20, what: 'the lookup to wait for the lock' },
+      );
+      await locker.query("UPDATE api_keys SET status = 'revoked' WHERE id = $1", [id]);
+      auth.invalidate();
+      await stack.db.query('SELECT pg_cancel_backend($1)', [pid]);
+      await assert.rejects(lookup, /canceling statement/);
+      await locker.query('COMMIT');
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+    }
+    assert.deepEqual(await auth.authenticate(key), { valid: false, reason: 'revoked' });
+  });
+
+  it('trusts a lookup for the TTL from when its query started, not from when it answered', async () => {
+    const held = heldPool();
+    const auth = new ApiKeyAuthenticator({ pool: held.pool, ttlMs: 4_000, now: () => clock });
+    const { key } = await stack.issueKey();
+    const lookup = auth.authenticate(key);
+    await held.hasRead;
+    clock += 3_000; // a slow answer
+    held.release();
+    assert.equal((await lookup).valid, true);
+    clock += 1_000;
+    assert.equal(auth.authenticateCached(key), undefined, 'the row was read 4 s ago: ask again');
   });
 });

@@ -58,6 +58,12 @@ export class ApiKeyAuthenticator {
   readonly #now: () => number;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inflight = new Map<string, Promise<KeyRow | null>>();
+  /**
+   * Bumped by invalidate(). A lookup started before the bump may have read the row before the
+   * change; it answers its own callers but neither caches its row nor falls back to the entry the
+   * change made obsolete, or a key revoked here would work on until the TTL ran out.
+   */
+  #generation = 0;
 
   constructor(options: ApiKeyAuthOptions) {
     this.#pool = options.pool;
@@ -105,7 +111,10 @@ export class ApiKeyAuthenticator {
 
   /** Drops every cached lookup (used after an admin change on this instance). */
   invalidate(): void {
+    this.#generation++;
     this.#cache.clear();
+    // Callers from now on must not join a lookup that may have read the row before the change.
+    this.#inflight.clear();
   }
 
   async #lookup(hex: string): Promise<KeyRow | null> {
@@ -113,23 +122,33 @@ export class ApiKeyAuthenticator {
     if (cached && this.#now() - cached.fetchedAt < this.#ttlMs) return cached.row;
     const pending = this.#inflight.get(hex);
     if (pending) return pending;
-    const query = this.#query(Buffer.from(hex, 'hex'))
+    const generation = this.#generation;
+    // The row is as of the query's start (or later), so its TTL counts from there.
+    const startedAt = this.#now();
+    const current = () => generation === this.#generation;
+    const query: Promise<KeyRow | null> = this.#query(Buffer.from(hex, 'hex'))
       .then(
         (row) => {
+          if (!current()) return row;
           if (this.#cache.size >= this.#maxEntries)
             this.#cache.delete(this.#cache.keys().next().value as string);
           this.#cache.delete(hex);
-          this.#cache.set(hex, { row, fetchedAt: this.#now() });
+          this.#cache.set(hex, { row, fetchedAt: startedAt });
           return row;
         },
         (err: unknown) => {
-          // Postgres is unreachable: keep serving keys seen recently rather than refuse everyone
-          // (nobody can revoke a key while the database is down either). The entry is not renewed.
-          if (cached && this.#now() - cached.fetchedAt < this.#staleMs) return cached.row;
+          // This replica cannot reach Postgres (an outage, or its pool exhausted): keep serving keys
+          // seen recently rather than refuse everyone. A revocation made through another replica
+          // takes effect here once Postgres answers again (README: revocation). The entry is not
+          // renewed, and one made obsolete by a change on this instance is never used.
+          if (current() && cached && this.#now() - cached.fetchedAt < this.#staleMs) return cached.row;
           throw err;
         },
       )
-      .finally(() => this.#inflight.delete(hex));
+      .finally(() => {
+        // After invalidate() a newer lookup of the same key may hold the slot.
+        if (this.#inflight.get(hex) === query) this.#inflight.delete(hex);
+      });
     this.#inflight.set(hex, query);
     return query;
   }
