@@ -143,8 +143,17 @@ describe('admin API: keys', () => {
     assert.equal(again.body.revoked_at, revoked.body.revoked_at);
   });
 
-  it('refuses to revoke the key making the request', async () => {
+  it('refuses to revoke the key making the request, or to give it an expiry (a delayed revocation)', async () => {
     assertError(await f.call('DELETE', `/keys/${f.admin.id}`), 400, 'invalid_request', 'id');
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const expiry = await f.call('PATCH', `/keys/${f.admin.id}`, { body: { expires_at: soon } });
+    assertError(expiry, 400, 'invalid_request', 'expires_at');
+    assert.match(expiry.body.error?.message ?? '', /key you are using/);
+    const row = await f.stack.db.query('SELECT expires_at FROM api_keys WHERE id = $1', [f.admin.id]);
+    assert.equal(row.rows[0].expires_at, null);
+    // Clearing an expiry, or changing anything else, locks nobody out.
+    const named = await f.call('PATCH', `/keys/${f.admin.id}`, { body: { name: 'root', expires_at: null } });
+    assert.equal(named.status, 200, named.text);
     assert.equal((await f.call('GET', '/keys')).status, 200);
   });
 

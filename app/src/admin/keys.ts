@@ -78,7 +78,16 @@ export const keyRoutes: AdminRoute[] = [
     summary: "Change a key's name, limits, expiry or models",
     body: updateKeyBody,
     async handle(input) {
-      const { id, body, deps } = input;
+      const { id, body, caller, deps } = input;
+      // An expiry is a revocation that waits: refused on the caller's own key as DELETE is.
+      // Clearing one (null) locks nobody out.
+      if (id === caller.id && body.expires_at) {
+        throw new ApiError(
+          'invalid_request',
+          'You cannot set an expiry on the key you are using; change it with another admin key.',
+          { param: 'expires_at' },
+        );
+      }
       const sets: string[] = [];
       const values: unknown[] = [id];
       for (const [field, column] of Object.entries(UPDATABLE_KEY_COLUMNS)) {
