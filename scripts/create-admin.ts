@@ -50,9 +50,10 @@ runCli('create-admin', async (ctx) => {
             : `created admin user ${username} <${email}>; this API key is shown only once:\n${result.apiKey}`,
         );
         return 0;
-      case 'rotated':
+      case 'rotated': {
+        const enabled = result.reenabled ? '; the user was disabled and is re-enabled' : '';
         process.stderr.write(
-          `create-admin: ${username} exists; issued a new key, revoked ${result.revokedKeys}\n`,
+          `create-admin: ${username} exists; issued a new key, revoked ${result.revokedKeys}${enabled}\n`,
         );
         await print(
           json
@@ -60,6 +61,7 @@ runCli('create-admin', async (ctx) => {
             : `new API key for ${username}; shown only once:\n${result.apiKey}`,
         );
         return 0;
+      }
       case 'exists':
         process.stderr.write(
           `create-admin: user ${username} already exists; no key issued (--rotate-key issues a new one)\n`,

@@ -18,18 +18,19 @@ describe('create-admin', () => {
     const env = pg.env(name) as unknown as Record<string, string>;
     assert.equal((await runScript('init-db', [], env)).code, 0);
     const run = (...args: string[]) => runScript('create-admin', args, env);
-    const keys = async () => {
+    const sql = async (text: string) => {
       const client = await pg.connect(name);
       try {
-        const { rows } = await client.query(
-          'SELECT k.key_hash, k.status, u.username, u.is_admin FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id',
-        );
-        return rows;
+        return (await client.query(text)).rows;
       } finally {
         await client.end();
       }
     };
-    return { run, keys };
+    const keys = () =>
+      sql(
+        'SELECT k.key_hash, k.status, u.username, u.is_admin, u.disabled FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id',
+      );
+    return { run, keys, sql };
   }
 
   it('creates an admin and prints its key once, as the last line; stores only the hash', async () => {
@@ -86,6 +87,26 @@ describe('create-admin', () => {
       ['revoked', 'active'],
     );
     assert.deepEqual(rows[1].key_hash, hashApiKey(second.apiKey));
+  });
+
+  it('--rotate-key re-enables a disabled admin, whose new key would otherwise be refused', async () => {
+    const db = await setup();
+    await db.run('--username', 'admin', '--email', 'a@example.com');
+    await db.sql("UPDATE users SET disabled = true WHERE username = 'admin'");
+    const r = await db.run('--username', 'admin', '--email', 'a@example.com', '--rotate-key');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /re-enabled/);
+    const rows = await db.keys();
+    assert.deepEqual(
+      rows.map((x) => [x.status, x.disabled]),
+      [
+        ['revoked', false],
+        ['active', false],
+      ],
+    );
+    // Rotating an enabled admin's key says nothing about enabling.
+    const again = await db.run('--username', 'admin', '--email', 'a@example.com', '--rotate-key');
+    assert.doesNotMatch(again.stderr, /re-enabled/);
   });
 
   it('two at once create one user with one key', async () => {

@@ -11,13 +11,14 @@ export interface CreateAdminInput {
 export type CreateAdminResult =
   | { outcome: 'created'; apiKey: string }
   | { outcome: 'exists' }
-  | { outcome: 'rotated'; apiKey: string; revokedKeys: number }
+  | { outcome: 'rotated'; apiKey: string; revokedKeys: number; reenabled: boolean }
   | { outcome: 'not-admin' };
 
 /**
  * Creates an admin user with one API key, or — when the username is taken — leaves it alone,
  * unless `rotateKey` asks for a new key, which revokes the user's earlier ones in the same
- * transaction. Safe to run twice at once: the unique username decides who creates.
+ * transaction and enables the user if it was disabled. Safe to run twice at once: the unique
+ * username decides who creates.
  */
 export async function createAdmin(pool: pg.Pool, input: CreateAdminInput): Promise<CreateAdminResult> {
   return withTransaction(pool, async (client) => {
@@ -29,14 +30,18 @@ export async function createAdmin(pool: pg.Pool, input: CreateAdminInput): Promi
     const newId = inserted.rows[0]?.id;
     if (newId !== undefined) return { outcome: 'created', apiKey: await insertKey(client, newId) };
 
-    const existing = await client.query<{ id: number; is_admin: boolean }>(
-      'SELECT id, is_admin FROM users WHERE username = $1 FOR UPDATE',
+    const existing = await client.query<{ id: number; is_admin: boolean; disabled: boolean }>(
+      'SELECT id, is_admin, disabled FROM users WHERE username = $1 FOR UPDATE',
       [input.username],
     );
     const user = existing.rows[0];
     if (!user) throw new Error('user vanished while being read');
     if (!input.rotateKey) return { outcome: 'exists' };
     if (!user.is_admin) return { outcome: 'not-admin' };
+    // This is the way back in when no admin key works; a disabled user's new key would get 401.
+    if (user.disabled) {
+      await client.query('UPDATE users SET disabled = false, updated_at = now() WHERE id = $1', [user.id]);
+    }
     const revoked = await client.query(
       `UPDATE api_keys SET status = 'revoked', revoked_at = now(), updated_at = now()
        WHERE user_id = $1 AND status = 'active'`,
@@ -46,6 +51,7 @@ export async function createAdmin(pool: pg.Pool, input: CreateAdminInput): Promi
       outcome: 'rotated',
       apiKey: await insertKey(client, user.id),
       revokedKeys: revoked.rowCount ?? 0,
+      reenabled: user.disabled,
     };
   });
 }
