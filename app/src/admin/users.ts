@@ -1,4 +1,6 @@
+import type pg from 'pg';
 import { z } from 'zod';
+import { withTransaction } from '../db/pool.ts';
 import { ApiError } from '../errors.ts';
 import { type AdminRoute, audit, defineRoute, isUniqueViolation } from './route.ts';
 import { idParam, notFound, page, pageQuery } from './validation.ts';
@@ -30,6 +32,25 @@ export const listUsersQuery = z.strictObject({ ...pageQuery, after: idParam('aft
 
 const USER_COLUMNS = `u.id, u.username, u.email, u.is_admin, u.disabled, u.created_at, u.updated_at,
   (SELECT count(*)::int FROM api_keys k WHERE k.user_id = u.id AND k.status = 'active') AS active_keys`;
+
+/**
+ * Refuses a change that takes user `id`'s admin rights (disabling or demoting it) when no other
+ * enabled admin would remain. The enabled admins are locked first, in id order so that two such
+ * changes cannot deadlock: two admins taking each other's rights at once are then applied one
+ * after the other, and the second sees the first's change.
+ */
+async function keepAnAdmin(client: pg.PoolClient, id: number, param: string): Promise<void> {
+  const { rows } = await client.query<{ id: number }>(
+    'SELECT id FROM users WHERE is_admin AND NOT disabled ORDER BY id FOR UPDATE',
+  );
+  if (rows.length === 1 && rows[0]?.id === id) {
+    throw new ApiError(
+      'invalid_request',
+      `User ${id} is the only enabled admin left; this change would leave no enabled admin.`,
+      { param },
+    );
+  }
+}
 
 /** Users: list, create, and enable/disable (or change admin flag and email). */
 export const userRoutes: AdminRoute[] = [
@@ -77,23 +98,28 @@ export const userRoutes: AdminRoute[] = [
     body: updateUserBody,
     async handle(input) {
       const { id, body, caller, deps } = input;
+      const takesAdmin = body.disabled === true || body.is_admin === false;
+      const param = body.disabled === true ? 'disabled' : 'is_admin';
       // An admin locking themselves out is almost always a slip; another admin can do it.
-      if (id === caller.userId && (body.disabled === true || body.is_admin === false)) {
-        const param = body.disabled === true ? 'disabled' : 'is_admin';
+      if (id === caller.userId && takesAdmin) {
         throw new ApiError(
           'invalid_request',
           'You cannot disable your own user or remove its admin rights; use another admin key.',
           { param },
         );
       }
-      const { rows } = await deps.db.query(
-        `WITH u AS (
-           UPDATE users SET disabled = coalesce($2, disabled), is_admin = coalesce($3, is_admin),
-             email = coalesce($4, email), updated_at = now()
-           WHERE id = $1 RETURNING *)
-         SELECT ${USER_COLUMNS} FROM u`,
-        [id, body.disabled ?? null, body.is_admin ?? null, body.email ?? null],
-      );
+      const rows = await withTransaction(deps.db, async (client) => {
+        if (takesAdmin) await keepAnAdmin(client, id, param);
+        const updated = await client.query(
+          `WITH u AS (
+             UPDATE users SET disabled = coalesce($2, disabled), is_admin = coalesce($3, is_admin),
+               email = coalesce($4, email), updated_at = now()
+             WHERE id = $1 RETURNING *)
+           SELECT ${USER_COLUMNS} FROM u`,
+          [id, body.disabled ?? null, body.is_admin ?? null, body.email ?? null],
+        );
+        return updated.rows;
+      });
       if (!rows[0]) throw notFound('user', id);
       deps.authenticator.invalidate();
       audit(input, 'user.update', id, body);
