@@ -44,6 +44,11 @@ export class UpstreamKeyStore {
     this.#onUnreadable = options.onUnreadable ?? (() => {});
   }
 
+  /** How many opened secrets are held in memory (one per row read last; tests check it). */
+  get openedCount(): number {
+    return this.#opened.size;
+  }
+
   async load(): Promise<KeyState[]> {
     const { rows } = await this.#pool.query<Row>(
       `SELECT id, provider, key_ciphertext, key_iv, key_auth_tag, encryption_key_id, endpoint, deployments,
@@ -51,8 +56,11 @@ export class UpstreamKeyStore {
        FROM upstream_keys WHERE status <> 'retired' ORDER BY id`,
     );
     const states: KeyState[] = [];
+    const read = new Set<string>();
     for (const row of rows) {
-      const secret = this.#open(row);
+      const version = `${row.id}:${row.encryption_key_id}:${row.key_iv.toString('hex')}`;
+      read.add(version);
+      const secret = this.#open(version, row);
       if (secret === undefined) continue;
       states.push({
         key: {
@@ -67,11 +75,12 @@ export class UpstreamKeyStore {
         cooldownUntil: row.cooldown_until,
       });
     }
+    // A key deleted (or retired, or sealed again) must not stay in memory as plaintext until restart.
+    for (const version of this.#opened.keys()) if (!read.has(version)) this.#opened.delete(version);
     return states;
   }
 
-  #open(row: Row): string | undefined {
-    const version = `${row.id}:${row.encryption_key_id}:${row.key_iv.toString('hex')}`;
+  #open(version: string, row: Row): string | undefined {
     const known = this.#opened.get(version);
     if (known !== undefined) return known;
     try {
