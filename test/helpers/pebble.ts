@@ -229,6 +229,8 @@ export interface CaProxyOptions {
   rateLimit?: { retryAfterSeconds: number; count?: number };
   /** Hold finalize requests this long, to keep an order under way. */
   delayFinalizeMs?: number;
+  /** Go away for good once the first challenge request is answered: the CA vanishes while an order polls. */
+  goneAfterChallenge?: boolean;
 }
 
 /**
@@ -240,6 +242,11 @@ export async function startCaProxy(pebble: Pebble, opts: CaProxyOptions): Promis
   const target = new URL(pebble.directoryUrl);
   const requests: CaProxy['requests'] = [];
   let limited = 0;
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   const server = createServer({ cert: pebble.tls.certPem, key: pebble.tls.keyPem }, (req, res) => {
     const path = req.url ?? '/';
     const method = req.method ?? 'GET';
@@ -274,6 +281,7 @@ export async function startCaProxy(pebble: Pebble, opts: CaProxyOptions): Promis
           const status = up.statusCode ?? 0;
           res.writeHead(status || 502, up.headers);
           up.pipe(res);
+          if (opts.goneAfterChallenge && path.startsWith('/chalZ/')) res.on('finish', () => void close());
           if (status < 400) {
             requests.push({ at, method, path, status });
             return;
@@ -302,11 +310,7 @@ export async function startCaProxy(pebble: Pebble, opts: CaProxyOptions): Promis
   return {
     directoryUrl: `https://127.0.0.1:${port}/dir`,
     requests,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 

@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import acme from 'acme-client';
+import { configureAcmeHttp } from '../../app/src/certs/acme-http.ts';
 import { classifyError, OrderError, parseRetryAfter, storageError } from '../../app/src/certs/errors.ts';
 import {
   emptyLedger,
@@ -13,7 +15,8 @@ import {
   writeLedger,
 } from '../../app/src/certs/ledger.ts';
 import { type Attempt, backoffDelayMs, budgetBlockedUntil, limitsFor } from '../../app/src/certs/limits.ts';
-import { registerTempDir } from '../helpers/processes.ts';
+import { createLogger } from '../../app/src/log/logger.ts';
+import { freePort, registerTempDir } from '../helpers/processes.ts';
 
 const LE = 'https://acme-v02.api.letsencrypt.org/directory';
 const LE_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
@@ -188,9 +191,9 @@ describe('failure classes', () => {
     assert.equal(classifyError(refused, 'new order').reason, 'unreachable');
     const full = Object.assign(new Error('no space left'), { code: 'ENOSPC' });
     assert.equal(classifyError(full, 'challenge').reason, 'storage');
-    const noResponse = new TypeError("Cannot read properties of undefined (reading 'status')");
-    assert.equal(classifyError(noResponse, 'finalize').reason, 'unreachable');
-    assert.match(classifyError(noResponse, 'finalize').message, /^finalize: no response from the CA/);
+    // A bug of ours is not the CA being unreachable, whatever its message says.
+    const bug = new TypeError("Cannot read properties of undefined (reading 'status')");
+    assert.equal(classifyError(bug, 'finalize').reason, 'ca_error');
     const limited = classifyError(new Error('too many orders'), 'new order', { retryAfterMs: 5000 });
     assert.equal(limited.reason, 'rate_limited');
     assert.equal(limited.retryAfterMs, 5000);
@@ -207,6 +210,25 @@ describe('failure classes', () => {
     const own = new OrderError('dns', 'x');
     assert.equal(classifyError(own, 'y'), own);
     assert.match(own.hint, /DOMAIN must resolve/);
+  });
+
+  it('classifies a real acme-client request that got no response (a closed port) as unreachable', async () => {
+    configureAcmeHttp(undefined, createLogger({ level: 'silent', promptBody: false }, 'certd'));
+    const port = await freePort(); // listened on, then closed: nothing answers there now
+    const client = new acme.Client({
+      directoryUrl: `https://127.0.0.1:${port}/dir`,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
+    const err = await client.createAccount({ termsOfServiceAgreed: true }).then(
+      () => assert.fail('no CA listens there'),
+      (e: unknown) => e,
+    );
+    const classified = classifyError(err, 'account');
+    assert.equal(classified.reason, 'unreachable');
+    assert.match(
+      classified.message,
+      new RegExp(`^account: no response from the CA: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`),
+    );
   });
 
   it('parses Retry-After as seconds or as an HTTP date', () => {

@@ -1,8 +1,9 @@
 import { Agent, get } from 'node:https';
+import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import type { Logger } from '../log/logger.ts';
-import { OrderError, parseRetryAfter } from './errors.ts';
+import { NoResponseError, OrderError, parseRetryAfter } from './errors.ts';
 
 /** The last rate-limit answer (429, or 503 with Retry-After) the CA gave during this order. */
 export interface RateLimitSeen {
@@ -23,6 +24,29 @@ interface AcmeSettings {
   retryMaxAttempts: number;
 }
 
+type Adapter = Extract<NonNullable<typeof acme.axios.defaults.adapter>, (...args: never[]) => unknown>;
+
+// acme-client's own copy of axios (not a dependency of ours), for its Node HTTP adapter.
+const here = createRequire(import.meta.url);
+const acmeAxios = createRequire(here.resolve('acme-client'))('axios') as {
+  getAdapter(name: 'http'): Adapter;
+};
+
+/**
+ * The HTTP adapter, with one change: a request that got no response throws a NoResponseError.
+ * acme-client's retry interceptor reads `error.response.config`, so such a request (refused,
+ * reset, timed out) otherwise comes out as "TypeError: Cannot read properties of undefined",
+ * which says nothing of the cause; an error without `config` it passes on as it is. Its retries,
+ * which would need `config`, are off anyway (below).
+ */
+function reportingNoResponse(http: Adapter): Adapter {
+  return (config) =>
+    http(config).catch((err: { response?: unknown; message?: string; code?: string }) => {
+      if (err.response !== undefined) throw err; // an HTTP answer: acme-client deals with it
+      throw new NoResponseError(err.message || 'no response', err.code);
+    });
+}
+
 /**
  * Sets up acme-client's HTTP layer once per process (it is a module-wide axios instance):
  * trusts ACME_CA_FILE in addition to the system roots (the supported way, axios's `httpsAgent`),
@@ -37,6 +61,7 @@ export function configureAcmeHttp(caPem: string | undefined, logger: Logger, tim
   const agent = new Agent({ ca, keepAlive: true, timeout: timeoutMs });
   acme.axios.defaults.httpsAgent = agent;
   acme.axios.defaults.timeout = timeoutMs;
+  acme.axios.defaults.adapter = reportingNoResponse(acmeAxios.getAdapter('http'));
   (acme.axios.defaults as unknown as { acmeSettings: AcmeSettings }).acmeSettings.retryMaxAttempts = 0;
   acme.axios.interceptors.response.use((response) => {
     const retryAfterMs = parseRetryAfter(response.headers['retry-after']);

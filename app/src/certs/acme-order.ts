@@ -15,7 +15,18 @@ export interface OrderRequest {
   domain: string;
   webroot: string;
   logger: Logger;
+  /** acme-client's polling while the CA validates and issues; tests shorten it. */
+  polling?: Polling;
 }
+
+export interface Polling {
+  attempts: number;
+  minMs: number;
+  maxMs: number;
+}
+
+// Up to about a minute and a half.
+const POLLING: Polling = { attempts: 20, minMs: 500, maxMs: 5000 };
 
 type Client = InstanceType<typeof acme.Client>;
 type Order = Awaited<ReturnType<Client['createOrder']>>;
@@ -74,7 +85,8 @@ async function satisfy(client: Client, order: Order, authz: Authorization, req: 
     await step('challenge', () => client.completeChallenge(challenge));
     await client.waitForValidStatus(challenge);
   } catch (err) {
-    // Lost connection, 429, ... are what they are; a plain error means the CA found the challenge invalid.
+    // Polling included: a CA gone (NoResponseError), 429, ... are what they are; only a plain
+    // error means the CA found the challenge invalid.
     const classified = classifyError(err, 'challenge', takeRateLimitSeen());
     if (err instanceof OrderError || classified.reason !== 'ca_error') throw classified;
     const problem = await challengeProblem(client, order, challenge.url);
@@ -95,13 +107,13 @@ async function satisfy(client: Client, order: Order, authz: Authorization, req: 
 export async function orderCertificate(req: OrderRequest): Promise<CertPair> {
   takeRateLimitSeen();
   await probeDirectory(req.directoryUrl, req.agent);
+  const polling = req.polling ?? POLLING;
   const client = new acme.Client({
     directoryUrl: req.directoryUrl,
     accountKey: req.accountKeyPem,
-    // Polling while the CA validates and issues: up to about a minute and a half.
-    backoffAttempts: 20,
-    backoffMin: 500,
-    backoffMax: 5000,
+    backoffAttempts: polling.attempts,
+    backoffMin: polling.minMs,
+    backoffMax: polling.maxMs,
   });
   const contact = req.email ? [`mailto:${req.email}`] : [];
   await step('account', () => client.createAccount({ termsOfServiceAgreed: true, contact }));

@@ -40,9 +40,20 @@ export class OrderError extends Error {
   }
 }
 
-// acme-client 5.4 answers a request that got no response at all (refused, reset, timed out)
-// with this TypeError from its retry interceptor, once its own retries are used up.
-const NO_RESPONSE = /reading 'status'/;
+/**
+ * A request to the CA that got no HTTP response at all (refused, reset, timed out, TLS refused),
+ * thrown by the HTTP adapter configureAcmeHttp installs. acme-client's own handling of such a
+ * request fails with an unrelated TypeError that loses the cause; this carries it instead.
+ */
+export class NoResponseError extends Error {
+  override name = 'NoResponseError';
+  readonly code: string | undefined;
+
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}
 
 /** Wraps whatever a step of the order threw into an OrderError of the right class. */
 export function classifyError(
@@ -60,11 +71,9 @@ export function classifyError(
       rateLimit.retryAfterMs,
     );
   }
-  if (err instanceof TypeError && NO_RESPONSE.test(message)) {
-    return new OrderError(
-      'unreachable',
-      `${phase}: no response from the CA (connection failed or timed out)`,
-    );
+  if (err instanceof NoResponseError) {
+    const cause = code && !message.includes(code) ? ` (${code})` : '';
+    return new OrderError('unreachable', `${phase}: no response from the CA: ${message}${cause}`);
   }
   if (code && /^(E[A-Z]+|ERR_[A-Z_]+)$/.test(code) && !code.startsWith('ERR_BAD_')) {
     const storage = ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(code);

@@ -2,7 +2,7 @@ import type { Agent } from 'node:https';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { loadAccountKey } from './account.ts';
-import { orderCertificate } from './acme-order.ts';
+import { orderCertificate, type Polling } from './acme-order.ts';
 import { classifyError, OrderError } from './errors.ts';
 import { type CertInfo, replacementProblem, serving } from './inspect.ts';
 import { orderGate, readLedger, recordFailure, recordSuccess, writeLedger } from './ledger.ts';
@@ -22,6 +22,8 @@ export interface RenewContext {
   install: (pair: CertPair, message: string) => Promise<StoredCert>;
   /** Port of the HTTP-01 preflight (80, as the CA uses; tests use nginx's test port). */
   preflightPort?: number;
+  /** How long an order polls the CA (tests shorten it). */
+  polling?: Polling;
 }
 
 const PREFLIGHT_RETRY_MS = 10_000;
@@ -87,6 +89,7 @@ export async function renewWithAcme(
       domain: config.domain,
       webroot: config.webroot,
       logger,
+      polling: ctx.polling,
     });
     issued = true;
     const problem = replacementProblem(pair.chainPem, pair.keyPem, config.domain, current, ctx.now());
