@@ -2,7 +2,8 @@ import type { Agent } from 'node:https';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
-import { storageError } from './errors.ts';
+import { OrderError, storageError } from './errors.ts';
+import { recordFailedAttempt } from './failures.ts';
 import { isDue, serving } from './inspect.ts';
 import { type Ledger, readLedger } from './ledger.ts';
 import type { BackoffPolicy } from './limits.ts';
@@ -57,19 +58,27 @@ export class CertManager {
     return live.kind !== 'ok' || isDue(live.info, this.acme, this.#o.config.renewFraction, this.#now());
   }
 
-  /** `backoffFrom`: ignore our own backoff from failures before then (an operator's explicit run). */
+  /**
+   * `backoffFrom`: ignore our own backoff from failures before then (an operator's explicit run).
+   * A failure to keep live/ in order (CERT_DIR not writable, ...) is recorded and logged as a
+   * storage failure, like a failed order, so that it is counted and alerted on.
+   */
   async reconcile({ backoffFrom }: { backoffFrom?: Date } = {}): Promise<ReconcileResult> {
     const { config, store, logger, backoff, agent } = this.#o;
-    await store.prepare();
-    const live = await this.#repair(await this.readLive());
-    if (live.kind !== 'ok') throw new Error(`live/ is still not usable after repair (${live.kind})`);
-    if (!isDue(live.info, this.acme, config.renewFraction, this.#now())) return { live, order: 'not-needed' };
-    if (config.directory.kind === 'self-signed') {
-      const renewed = await this.#install(
-        createPlaceholder(config.domain, this.#now()),
-        'renewed the placeholder',
-      );
-      return { live: renewed, order: 'not-needed' };
+    let live: StoredCert & { kind: 'ok' };
+    try {
+      live = await this.#upkeep();
+      if (!isDue(live.info, this.acme, config.renewFraction, this.#now()))
+        return { live, order: 'not-needed' };
+      if (config.directory.kind === 'self-signed') {
+        const renewed = await this.#install(
+          createPlaceholder(config.domain, this.#now()),
+          'renewed the placeholder',
+        );
+        return { live: renewed, order: 'not-needed' };
+      }
+    } catch (err) {
+      return this.#failed(err);
     }
     if (!agent) throw new Error('ACME mode needs the HTTPS agent from configureAcmeHttp');
     const ctx = {
@@ -84,6 +93,30 @@ export class CertManager {
       install: (pair: CertPair, message: string) => this.#install(pair, message),
     };
     return renewWithAcme(ctx, live, backoffFrom);
+  }
+
+  /** CERT_DIR's directories, and a usable pair in live/. */
+  async #upkeep(): Promise<StoredCert & { kind: 'ok' }> {
+    const { store } = this.#o;
+    await store.prepare().catch((err: unknown) => {
+      throw storageError(err, `creating the directories in ${store.dir}`);
+    });
+    const live = await this.#repair(await this.readLive());
+    if (live.kind !== 'ok') throw new Error(`live/ is still not usable after repair (${live.kind})`);
+    return live;
+  }
+
+  async #failed(err: unknown): Promise<ReconcileResult> {
+    const { config, logger, backoff } = this.#o;
+    const error = err instanceof OrderError ? err : storageError(err, 'repairing live/');
+    const live = await this.readLive().catch(
+      (e: Error): StoredCert => ({ kind: 'unusable', reason: `cannot read live/: ${e.message}` }),
+    );
+    const ctx = { domain: config.domain, ledgerPath: this.ledgerPath, logger, backoff, now: this.#now };
+    return recordFailedAttempt(ctx, await this.readLedger(), error, {
+      live,
+      what: 'certificate upkeep failed',
+    });
   }
 
   /** Missing → placeholder; unusable → kept in rejected/, last good pair put back (or a placeholder). */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { storageError } from './errors.ts';
 
 export type PreflightResult =
   /** The webroot answers at the domain: the CA will find the token. */
@@ -18,7 +19,7 @@ const FETCH_TIMEOUT_MS = 5_000;
  * Before an order, checks that a token file in the webroot is served at
  * `http://DOMAIN/.well-known/acme-challenge/…`, where the CA will ask for it. Without this, a
  * fresh deployment orders before nginx is up and spends one of Let's Encrypt's five failed
- * validations an hour per host name.
+ * validations an hour per host name. A webroot it cannot write to throws a storage OrderError.
  */
 export async function challengePreflight(
   domain: string,
@@ -36,8 +37,13 @@ export async function challengePreflight(
   const dir = join(webroot, '.well-known', 'acme-challenge');
   const name = `gpt-proxy-preflight-${randomBytes(8).toString('hex')}`;
   const content = randomBytes(16).toString('hex');
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  await writeFile(join(dir, name), content, { mode: 0o644 });
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await writeFile(join(dir, name), content, { mode: 0o644 });
+  } catch (err) {
+    // The order would fail the same way: a storage failure, recorded like any other.
+    throw storageError(err, `preflight: writing a test token to ${dir}`);
+  }
   try {
     const res = await fetch(`http://${domain}:${port}/.well-known/acme-challenge/${name}`, {
       redirect: 'manual',

@@ -4,8 +4,9 @@ import type { Logger } from '../log/logger.ts';
 import { loadAccountKey } from './account.ts';
 import { orderCertificate, type Polling } from './acme-order.ts';
 import { classifyError, OrderError } from './errors.ts';
+import { recordFailedAttempt, saveLedger } from './failures.ts';
 import { type CertInfo, replacementProblem, serving } from './inspect.ts';
-import { orderGate, readLedger, recordFailure, recordSuccess, writeLedger } from './ledger.ts';
+import { orderGate, readLedger, recordSuccess } from './ledger.ts';
 import type { BackoffPolicy } from './limits.ts';
 import { challengePreflight, PreflightPatience } from './preflight.ts';
 import type { CertPair, StoredCert } from './store.ts';
@@ -42,8 +43,8 @@ export interface ReconcileResult {
 
 /**
  * Replaces the due certificate `current` through one ACME order, if the order record allows
- * one now. The new pair is checked before it is installed; whatever fails is recorded (with
- * backoff and the CA's Retry-After) and logged with the certificate that stays in place.
+ * one now. The new pair is checked before it is installed; whatever fails, the preflight's
+ * writing to the webroot included, is recorded and logged with the certificate that stays.
  */
 export async function renewWithAcme(
   ctx: RenewContext,
@@ -56,31 +57,24 @@ export async function renewWithAcme(
   const ledger = await readLedger(ctx.ledgerPath);
   const gate = orderGate(ledger, { domain: config.domain, directoryUrl: ctx.acmeUrl, now, backoffFrom });
   if (gate) return { live, order: 'waiting', ...gate };
-  const preflight = await challengePreflight(config.domain, config.webroot, ctx.preflightPort);
-  if (PATIENCE.holdBack(preflight, now.getTime()) && preflight.served === false) {
-    // Not a CA failure: nothing is recorded, the check simply comes back soon.
-    return {
-      live,
-      order: 'waiting',
-      until: new Date(now.getTime() + PREFLIGHT_RETRY_MS),
-      why: preflight.why,
-    };
-  }
-  if (preflight.served === false)
-    logger.warn({ because: preflight.why }, 'challenge preflight still failing; ordering anyway');
-  const save = (next: typeof ledger) =>
-    writeLedger(ctx.ledgerPath, next, ctx.now()).catch((err: Error) => {
-      logger.error(
-        { path: ctx.ledgerPath, err: { message: err.message } },
-        'cannot record the order attempt',
-      );
-    });
-  logger.info(
-    { domain: config.domain, ca: ctx.acmeUrl, current: serving(current) },
-    'ordering a certificate',
-  );
   let issued = false;
   try {
+    const preflight = await challengePreflight(config.domain, config.webroot, ctx.preflightPort);
+    if (PATIENCE.holdBack(preflight, now.getTime()) && preflight.served === false) {
+      // Not a CA failure: nothing is recorded, the check simply comes back soon.
+      return {
+        live,
+        order: 'waiting',
+        until: new Date(now.getTime() + PREFLIGHT_RETRY_MS),
+        why: preflight.why,
+      };
+    }
+    if (preflight.served === false)
+      logger.warn({ because: preflight.why }, 'challenge preflight still failing; ordering anyway');
+    logger.info(
+      { domain: config.domain, ca: ctx.acmeUrl, current: serving(current) },
+      'ordering a certificate',
+    );
     const pair = await orderCertificate({
       directoryUrl: ctx.acmeUrl,
       agent: ctx.agent,
@@ -95,32 +89,11 @@ export async function renewWithAcme(
     const problem = replacementProblem(pair.chainPem, pair.keyPem, config.domain, current, ctx.now());
     if (problem) throw new OrderError('bad_certificate', problem);
     const installed = await ctx.install(pair, 'installed a CA-issued certificate');
-    await save(recordSuccess(ledger, config.domain, ctx.now()));
+    await saveLedger(ctx, recordSuccess(ledger, config.domain, ctx.now()));
     return { live: installed, order: 'issued' };
   } catch (err) {
     const error = classifyError(err, issued ? 'install' : 'order');
-    const { reason, message, retryAfterMs } = error;
-    const next = recordFailure(
-      ledger,
-      config.domain,
-      { reason, message, retryAfterMs, issued },
-      ctx.backoff,
-      ctx.now(),
-    );
-    await save(next);
-    const until = new Date(next.backoffUntil ?? now);
-    logger.error(
-      {
-        domain: config.domain,
-        reason,
-        hint: error.hint,
-        failures: next.consecutiveFailures,
-        retryAfterSeconds: retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000),
-        nextAttemptAt: until.toISOString(),
-        keeping: serving(current),
-      },
-      `certificate order failed (${reason}): ${message}; keeping the certificate in place`,
-    );
-    return { live, order: 'failed', until, why: message, error };
+    const failure = { ...ctx, domain: config.domain };
+    return recordFailedAttempt(failure, ledger, error, { live, issued, what: 'certificate order failed' });
   }
 }
