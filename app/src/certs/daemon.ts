@@ -31,6 +31,7 @@ export class CertDaemon {
 
   constructor(options: DaemonOptions) {
     this.#o = options;
+    options.metrics.acmeEnabled.set(options.manager.acme ? 1 : 0);
   }
 
   start(): void {

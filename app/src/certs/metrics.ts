@@ -7,6 +7,7 @@ import type { StoredCert } from './store.ts';
 export interface CertMetrics {
   expiry: Gauge;
   selfSigned: Gauge;
+  acmeEnabled: Gauge;
   lastSuccess: Gauge;
   lastCheck: Gauge;
   nextAttempt: Gauge;
@@ -27,6 +28,12 @@ export function createCertMetrics(registry: Registry): CertMetrics {
     selfSigned: new Gauge({
       name: 'gpt_proxy_cert_self_signed',
       help: '1 while live/ holds the self-signed placeholder',
+      registers,
+    }),
+    // With self_signed, tells "no CA certificate yet" from ACME_DIRECTORY=self-signed (an alert).
+    acmeEnabled: new Gauge({
+      name: 'gpt_proxy_cert_acme_enabled',
+      help: '1 when certd gets certificates from an ACME CA; 0 with ACME_DIRECTORY=self-signed',
       registers,
     }),
     lastSuccess: new Gauge({
