@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -130,6 +138,28 @@ describe('DirLock', () => {
     await waitFor(() => taken.acquired.lost, { timeoutMs: 2_000, what: 'lost' });
     await taken.acquired.release();
     assert.equal(JSON.parse(readFileSync(path, 'utf8')).token, 'theirs');
+  });
+
+  it('keeps its heartbeat when the file is missing for a moment (a contender putting it back)', async () => {
+    const dir = tempDir();
+    const path = join(dir, '.lock');
+    const lock = new DirLock(path, { heartbeatMs: 50 });
+    const taken = await lock.tryAcquire('certd');
+    assert.ok('acquired' in taken);
+    // As #breakStale does with a lock that turns out to be live: renamed aside, then put back.
+    renameSync(path, `${path}.aside`);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // a few beats find no file
+    renameSync(`${path}.aside`, path);
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(path, past, past);
+    await waitFor(() => statSync(path).mtimeMs > Date.now() - 10_000, {
+      timeoutMs: 2_000,
+      what: 'the heartbeat touching the file again',
+    });
+    assert.equal(taken.acquired.lost, false);
+    assert.equal(await taken.acquired.stillHeld(), true);
+    await taken.acquired.release();
+    assert.equal(existsSync(path), false, 'released as its own');
   });
 
   it('gives up waiting at the deadline and says who holds it', async () => {

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configureAcmeHttp } from '../../app/src/certs/acme-http.ts';
+import { DirLock } from '../../app/src/certs/lock.ts';
 import { CertManager } from '../../app/src/certs/manager.ts';
 import { CertStore } from '../../app/src/certs/store.ts';
 import type { Config } from '../../app/src/config/index.ts';
@@ -60,6 +61,28 @@ describe('CertManager, self-signed', () => {
     const renewed = await manager.reconcile();
     assert.ok(renewed.live.kind === 'ok' && first.live.kind === 'ok');
     assert.notEqual(renewed.live.info.serial, first.live.info.serial);
+  });
+});
+
+describe('CertManager and the CERT_DIR lock', () => {
+  it('installs nothing once another process has taken the lock over', async () => {
+    const { store, manager, certDir } = await setup({ kind: 'self-signed' });
+    const lockPath = join(certDir, '.lock');
+    const taken = await new DirLock(lockPath).tryAcquire('certd');
+    assert.ok('acquired' in taken);
+    // Another process judged ours stale, broke it and holds it now.
+    writeFileSync(
+      lockPath,
+      JSON.stringify({ pid: 1, hostname: 'elsewhere', token: 'theirs', purpose: 'certd', since: '' }),
+    );
+    const result = await manager.reconcile({ lock: taken.acquired });
+    assert.equal(result.order, 'failed');
+    assert.equal(result.error?.reason, 'storage');
+    assert.match(String(result.why), /another process took over the CERT_DIR lock/);
+    assert.equal((await store.readLive(DOMAIN)).kind, 'missing', 'no placeholder written');
+    assert.equal(taken.acquired.lost, true);
+    await taken.acquired.release();
+    assert.equal(JSON.parse(readFileSync(lockPath, 'utf8')).token, 'theirs', 'theirs is left alone');
   });
 });
 

@@ -94,7 +94,7 @@ export class CertDaemon {
     }
     this.#held = attempt.acquired;
     try {
-      const result = await manager.reconcile();
+      const result = await manager.reconcile({ lock: attempt.acquired });
       if (result.order === 'issued') metrics.orders.inc({ result: 'success' });
       if (result.order === 'failed') {
         metrics.orders.inc({ result: 'failure' });

@@ -42,7 +42,7 @@ export async function issueCertificate(
       return { ok: false, message: `timed out after ${seconds} s waiting for the order under way` };
     let result: Awaited<ReturnType<CertManager['reconcile']>>;
     try {
-      result = await manager.reconcile({ backoffFrom: started });
+      result = await manager.reconcile({ backoffFrom: started, lock: handle });
     } finally {
       await handle.release();
     }

@@ -14,7 +14,7 @@ export interface LockOwner {
 // process that had our PID (a restarted container usually gets the same PID again).
 export const heldHere = new Set<string>();
 
-/** A held lock. `lost` turns true if another process broke it (we stalled past `staleMs`). */
+/** A held lock. `lost` turns true once another process holds it (it broke ours: we stalled). */
 export class LockHandle {
   readonly owner: LockOwner;
   lost = false;
@@ -28,13 +28,25 @@ export class LockHandle {
   }
 
   async #beat(): Promise<void> {
-    if (!(await this.#stillOurs())) {
-      this.lost = true;
-      clearInterval(this.#timer);
-      return;
-    }
+    if (!(await this.stillHeld())) return;
     const now = new Date();
     await utimes(this.#path, now, now).catch(() => {});
+  }
+
+  /**
+   * Looks at the lock file now. Only another owner's token there means the lock was taken from
+   * us: a file that is missing or unreadable for a moment (a contender breaking a stale lock
+   * renames it aside, and puts it back if it turns out to be live) is looked at again on the
+   * next beat, or the heartbeat would stop and the lock really go stale under us.
+   */
+  async stillHeld(): Promise<boolean> {
+    if (this.lost) return false;
+    const current = await readOwner(this.#path);
+    if (current !== undefined && current.token !== this.owner.token) {
+      this.lost = true;
+      clearInterval(this.#timer);
+    }
+    return !this.lost;
   }
 
   async #stillOurs(): Promise<boolean> {

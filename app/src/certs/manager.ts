@@ -7,11 +7,19 @@ import { recordFailedAttempt } from './failures.ts';
 import { isDue, serving } from './inspect.ts';
 import { type Ledger, readLedger } from './ledger.ts';
 import type { BackoffPolicy } from './limits.ts';
+import type { LockHandle } from './lock-handle.ts';
 import { createPlaceholder } from './placeholder.ts';
 import { type ReconcileResult, renewWithAcme } from './renew.ts';
 import type { CertPair, CertStore, StoredCert } from './store.ts';
 
 export type { ReconcileResult } from './renew.ts';
+
+export interface ReconcileOptions {
+  backoffFrom?: Date;
+  lock?: LockHandle;
+}
+
+type Install = (pair: CertPair, message: string) => Promise<StoredCert>;
 
 export interface ManagerOptions {
   config: Config['acme'];
@@ -60,18 +68,20 @@ export class CertManager {
 
   /**
    * `backoffFrom`: ignore our own backoff from failures before then (an operator's explicit run).
+   * `lock`: the CERT_DIR lock held for this; nothing is installed once another process took it.
    * A failure to keep live/ in order (CERT_DIR not writable, ...) is recorded and logged as a
    * storage failure, like a failed order, so that it is counted and alerted on.
    */
-  async reconcile({ backoffFrom }: { backoffFrom?: Date } = {}): Promise<ReconcileResult> {
+  async reconcile({ backoffFrom, lock }: ReconcileOptions = {}): Promise<ReconcileResult> {
     const { config, store, logger, backoff, agent } = this.#o;
+    const install = (pair: CertPair, message: string) => this.#install(pair, message, lock);
     let live: StoredCert & { kind: 'ok' };
     try {
-      live = await this.#upkeep();
+      live = await this.#upkeep(install);
       if (!isDue(live.info, this.acme, config.renewFraction, this.#now()))
         return { live, order: 'not-needed' };
       if (config.directory.kind === 'self-signed') {
-        const renewed = await this.#install(
+        const renewed = await install(
           createPlaceholder(config.domain, this.#now()),
           'renewed the placeholder',
         );
@@ -90,18 +100,18 @@ export class CertManager {
       logger,
       backoff,
       now: this.#now,
-      install: (pair: CertPair, message: string) => this.#install(pair, message),
+      install,
     };
     return renewWithAcme(ctx, live, backoffFrom);
   }
 
   /** CERT_DIR's directories, and a usable pair in live/. */
-  async #upkeep(): Promise<StoredCert & { kind: 'ok' }> {
+  async #upkeep(install: Install): Promise<StoredCert & { kind: 'ok' }> {
     const { store } = this.#o;
     await store.prepare().catch((err: unknown) => {
       throw storageError(err, `creating the directories in ${store.dir}`);
     });
-    const live = await this.#repair(await this.readLive());
+    const live = await this.#repair(await this.readLive(), install);
     if (live.kind !== 'ok') throw new Error(`live/ is still not usable after repair (${live.kind})`);
     return live;
   }
@@ -120,24 +130,28 @@ export class CertManager {
   }
 
   /** Missing → placeholder; unusable → kept in rejected/, last good pair put back (or a placeholder). */
-  async #repair(live: StoredCert): Promise<StoredCert> {
+  async #repair(live: StoredCert, install: Install): Promise<StoredCert> {
     const { config, store, logger } = this.#o;
     if (live.kind === 'ok') return live;
     const placeholder = () => createPlaceholder(config.domain, this.#now());
     if (live.kind === 'missing') {
-      return this.#install(placeholder(), 'no certificate yet: installed a self-signed placeholder');
+      return install(placeholder(), 'no certificate yet: installed a self-signed placeholder');
     }
     const keptIn = await store.reject(live.reason, this.#now());
     logger.error({ reason: live.reason, keptIn }, `the certificate in live/ is unusable: ${live.reason}`);
     const lastGood = await store.readLastGood(config.domain);
-    if (lastGood.kind === 'ok') return this.#install(lastGood.pair, 'put back the last good certificate');
-    return this.#install(
-      placeholder(),
-      'no good certificate to put back: installed a self-signed placeholder',
-    );
+    if (lastGood.kind === 'ok') return install(lastGood.pair, 'put back the last good certificate');
+    return install(placeholder(), 'no good certificate to put back: installed a self-signed placeholder');
   }
 
-  async #install(pair: CertPair, message: string): Promise<StoredCert> {
+  async #install(pair: CertPair, message: string, lock: LockHandle | undefined): Promise<StoredCert> {
+    if (lock && !(await lock.stillHeld())) {
+      // Another certd or issue-cert broke the lock (ours looked stalled) and does this work now.
+      throw new OrderError(
+        'storage',
+        'another process took over the CERT_DIR lock (ours had not been touched in time); not installing',
+      );
+    }
     try {
       await this.#o.store.install(pair);
     } catch (err) {
