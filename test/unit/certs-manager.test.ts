@@ -141,6 +141,31 @@ describe('CertManager, ACME', () => {
     assert.equal((await manager.reconcile()).order, 'not-needed');
   });
 
+  it('does not let times written by a clock that ran ahead hold renewal back for longer than a week', async () => {
+    let clock = new Date();
+    const url = `https://127.0.0.1:${await freePort()}/dir`;
+    const { store, manager } = await setup({ kind: 'acme', url }, () => clock);
+    await store.install(caIssuedPair(DOMAIN, window(20)));
+    const ahead = new Date(clock.getTime() + 365 * DAY).toISOString();
+    const failed = { at: ahead, domain: DOMAIN, ok: false, reason: 'rate_limited' };
+    writeFileSync(
+      manager.ledgerPath,
+      JSON.stringify({
+        attempts: [failed],
+        consecutiveFailures: 1,
+        backoffUntil: ahead,
+        caRetryAfter: ahead,
+      }),
+    );
+    const first = await manager.reconcile();
+    assert.equal(first.order, 'waiting');
+    assert.equal(first.until?.getTime(), clock.getTime() + 7 * DAY, 'a Retry-After lasts a week at most');
+    clock = new Date(clock.getTime() + 7 * DAY + 1_000);
+    const later = await manager.reconcile();
+    assert.equal(later.order, 'failed', 'a week on, certd orders again (and finds no CA)');
+    assert.equal(later.error?.reason, 'unreachable');
+  });
+
   it('keeps the certificate in place when the CA is unreachable, then backs off', async () => {
     const { store, manager, lines } = await setup({
       kind: 'acme',

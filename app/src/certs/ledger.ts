@@ -40,6 +40,32 @@ export async function writeLedger(path: string, ledger: Ledger, now: Date): Prom
   await writeFileAtomic(path, `${JSON.stringify({ ...ledger, attempts }, null, 2)}\n`, 0o644);
 }
 
+// No CA limit here is longer than a week, so neither is a Retry-After worth honouring.
+const RETRY_AFTER_MAX_MS = 168 * 3_600_000;
+
+/**
+ * The record with times a clock that ran ahead wrote brought back within reach: attempts "in
+ * the future" happened at the latest now, and no backoff or Retry-After lasts longer than its
+ * maximum from now. Taken as they are, they would stop renewal for as long as the clock had
+ * been off (years, after a bad RTC). Undefined when nothing needs it; the caller saves the
+ * result, so that the holds run out from now rather than being pushed ahead at every check.
+ */
+export function pullBackFuture(ledger: Ledger, now: Date, backoffMaxMs: number): Ledger | undefined {
+  const cap = (iso: string | undefined, maxMs: number) =>
+    iso && Date.parse(iso) > now.getTime() + maxMs ? new Date(now.getTime() + maxMs).toISOString() : iso;
+  const next: Ledger = {
+    ...ledger,
+    attempts: ledger.attempts.map((a) => ({ ...a, at: cap(a.at, 0) ?? a.at })),
+    backoffUntil: cap(ledger.backoffUntil, backoffMaxMs),
+    caRetryAfter: cap(ledger.caRetryAfter, RETRY_AFTER_MAX_MS),
+  };
+  const changed =
+    next.backoffUntil !== ledger.backoffUntil ||
+    next.caRetryAfter !== ledger.caRetryAfter ||
+    next.attempts.some((a, i) => a.at !== ledger.attempts[i]?.at);
+  return changed ? next : undefined;
+}
+
 export function recordSuccess(ledger: Ledger, domain: string, now: Date): Ledger {
   return {
     attempts: [...ledger.attempts, { at: now.toISOString(), domain, ok: true }],

@@ -6,7 +6,7 @@ import { orderCertificate, type Polling } from './acme-order.ts';
 import { classifyError, OrderError } from './errors.ts';
 import { recordFailedAttempt, saveLedger } from './failures.ts';
 import { type CertInfo, replacementProblem, serving } from './inspect.ts';
-import { orderGate, readLedger, recordSuccess } from './ledger.ts';
+import { orderGate, pullBackFuture, readLedger, recordSuccess } from './ledger.ts';
 import type { BackoffPolicy } from './limits.ts';
 import { challengePreflight, PreflightPatience } from './preflight.ts';
 import type { CertPair, StoredCert } from './store.ts';
@@ -54,7 +54,16 @@ export async function renewWithAcme(
   const { config, logger } = ctx;
   const current: CertInfo = live.info;
   const now = ctx.now();
-  const ledger = await readLedger(ctx.ledgerPath);
+  let ledger = await readLedger(ctx.ledgerPath);
+  const pulledBack = pullBackFuture(ledger, now, ctx.backoff.maxMs);
+  if (pulledBack) {
+    logger.warn(
+      { path: ctx.ledgerPath },
+      'the order record had times in the future (the clock ran ahead); capped them',
+    );
+    ledger = pulledBack;
+    await saveLedger(ctx, ledger);
+  }
   const gate = orderGate(ledger, { domain: config.domain, directoryUrl: ctx.acmeUrl, now, backoffFrom });
   if (gate) return { live, order: 'waiting', ...gate };
   let issued = false;
