@@ -494,8 +494,6 @@ export interface Scene {
  */
 export async function startScene({ domain = DOMAIN, due = true, resolves = true } = {}): Promise<Scene> {
   const { certDir, webroot } = certdDirs();
-  const httpPort = await freePort();
-  const ca = await startPebble({ httpPort, domains: resolves ? [domain] : [] });
   const now = Date.now();
   const day = 86_400_000;
   const window = due
@@ -505,11 +503,15 @@ export async function startScene({ domain = DOMAIN, due = true, resolves = true 
   const store = new CertStore(certDir);
   await store.prepare();
   await store.install(seed);
-  let nginx: NginxServer;
+  // nginx first, on a port it takes at once: a port picked early and bound only after pebble has
+  // started can meanwhile go to a server of a test running alongside, which then answers pebble's
+  // validation (seen once: an HTTPS server's 400 to plain HTTP, where nginx's 404 was expected).
+  const nginx = await startNginx({ appUpstream: '127.0.0.1:9', certDir, webroot });
+  let ca: Pebble;
   try {
-    nginx = await startNginx({ httpPort, appUpstream: '127.0.0.1:9', certDir, webroot });
+    ca = await startPebble({ httpPort: nginx.httpPort, domains: resolves ? [domain] : [] });
   } catch (err) {
-    await ca.stop();
+    await nginx.stop();
     throw err;
   }
   const env = {
