@@ -107,7 +107,8 @@ describe('API key lookups (real Postgres): the cached answer', () => {
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
-      const lookup = auth.authenticate(key);
+      // Its rejection is awaited below, but watched from now on: it may come before that.
+      const failed = assert.rejects(auth.authenticate(key), /canceling statement/);
       const pid = await waitFor(
         async () =>
           (
@@ -121,7 +122,7 @@ describe('API key lookups (real Postgres): the cached answer', () => {
       await locker.query("UPDATE api_keys SET status = 'revoked' WHERE id = $1", [id]);
       auth.invalidate();
       await stack.db.query('SELECT pg_cancel_backend($1)', [pid]);
-      await assert.rejects(lookup, /canceling statement/);
+      await failed;
       await locker.query('COMMIT');
     } finally {
       await locker.query('ROLLBACK').catch(() => {});
