@@ -86,7 +86,11 @@ export async function createServices(
     onOutcome: (provider, outcome) => metrics.upstreamAttempts.inc({ provider, outcome }),
   });
   await pool.start();
-  metrics.setKeyStateSource(() => pool.states.map((s) => ({ provider: s.key.provider, state: s.status })));
+  // As the pool sees them: a key whose cooldown is over counts as active, though no request has
+  // used it since (else the "no active key" alert fires while requests would succeed).
+  metrics.setKeyStateSource(() =>
+    pool.states.map((s) => ({ provider: s.key.provider, state: pool.statusNow(s) })),
+  );
   const forwarder = new Forwarder({ pool, timeouts: overrides.timeouts });
   const prober = new KeyProber({
     db,

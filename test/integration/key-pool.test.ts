@@ -95,7 +95,14 @@ describe('upstream key pool: failover and self-healing', () => {
         { timeoutMs: 2_000, what: 'all keys cooling after 429s' },
       );
       assert.equal(await chat(app.url, proxyKey), 503, 'still cooling');
+      const active = async () =>
+        (await app.registry.getSingleMetricAsString('gpt_proxy_upstream_keys')).match(
+          /gpt_proxy_upstream_keys\{provider="openai",state="active"\} (\d+)/,
+        )?.[1];
+      assert.equal(await active(), '0');
       await new Promise((r) => setTimeout(r, 1_100));
+      // Usable again before any request has used them: the metric (and its alert) says so.
+      assert.equal(await active(), '3');
       assert.equal(await chat(app.url, proxyKey), 200);
       await waitFor(async () => (await keyRows(stack)).some((r) => r.status === 'active'), {
         timeoutMs: 2_000,

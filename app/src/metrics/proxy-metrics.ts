@@ -34,7 +34,7 @@ export function createProxyMetrics(registry: Registry) {
     }),
     upstreamKeys: new Gauge({
       name: 'gpt_proxy_upstream_keys',
-      help: 'Upstream keys (all but retired) by provider and state as this instance last read them.',
+      help: 'Upstream keys (all but retired) by provider and state as this instance sees them; a cooling key whose time is up counts as active.',
       labelNames: ['provider', 'state'] as const,
       registers,
       collect() {

@@ -161,9 +161,17 @@ export class UpstreamPool {
     return deployment;
   }
 
+  /**
+   * A key's status as far as serving goes: a cooling key whose time is up is as good as active
+   * (it stays `cooling` in Postgres until a request through it succeeds).
+   */
+  statusNow(state: KeyState): KeyState['status'] {
+    if (state.status !== 'cooling') return state.status;
+    return (state.cooldownUntil?.getTime() ?? 0) <= this.#now() ? 'active' : 'cooling';
+  }
+
   #usable(state: KeyState): boolean {
-    if (state.status === 'active') return true;
-    return state.status === 'cooling' && (state.cooldownUntil?.getTime() ?? 0) <= this.#now();
+    return this.statusNow(state) === 'active';
   }
 
   /**
