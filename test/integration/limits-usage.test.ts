@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { shutdownBoundMs } from '../../app/src/shutdown-budget.ts';
-import { type AppProcess, startApp, startAppInProcess } from '../helpers/app.ts';
+import { type AppProcess, type InProcessApp, startApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
@@ -39,6 +39,29 @@ async function usageRows(stack: TestStack, keyId: number) {
 async function rowsOnceThere(stack: TestStack, keyId: number, count: number, what: string) {
   await waitFor(async () => (await usageRows(stack, keyId)).length === count, { timeoutMs: 3_000, what });
   return usageRows(stack, keyId);
+}
+
+/** A chat stream through `url` that the fake holds after its first event, which has arrived. */
+async function heldStream(url: string, key: string, latch: { waitForHeld(n: number): Promise<unknown> }) {
+  const res = await openSse(
+    `${url}/v1/chat/completions`,
+    { authorization: `Bearer ${key}` },
+    { ...CHAT, stream: true },
+  );
+  await res.next();
+  await latch.waitForHeld(1);
+  return res;
+}
+
+/** Runs `test` against an app that writes usage rows every 50 ms; stops it, and resets the fake, after. */
+async function withUsageApp(stack: TestStack, test: (app: InProcessApp) => Promise<void>): Promise<void> {
+  const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
+  try {
+    await test(app);
+  } finally {
+    stack.fake.clearKeyBehaviors();
+    await app.stop();
+  }
 }
 
 describe('rate limits across replicas', () => {
@@ -153,8 +176,7 @@ describe('usage accounting', () => {
   });
 
   it('one exact row per request, stream and non-stream; the usage chunk only when asked for', async () => {
-    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
-    try {
+    await withUsageApp(stack, async (app) => {
       const { key, id } = await stack.issueKey({ rpm: 0 });
       const client = new OpenAI({ apiKey: key, baseURL: `${app.url}/v1`, maxRetries: 0 });
       const plain = await client.chat.completions.create(
@@ -243,39 +265,29 @@ describe('usage accounting', () => {
         ],
       );
       assert.ok(rows.every((r) => /^[0-9a-f]{32}$/.test(r.request_id)));
-    } finally {
-      await app.stop();
-    }
+    });
   });
 
   it('a stream the client cut off is recorded, estimated', async () => {
-    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
-    let latch: ReturnType<TestStack['fake']['holdStreams']> | undefined;
-    try {
+    await withUsageApp(stack, async (app) => {
       const { key, id } = await stack.issueKey({ rpm: 0 });
-      latch = stack.fake.holdStreams();
-      const res = await openSse(
-        `${app.url}/v1/chat/completions`,
-        { authorization: `Bearer ${key}` },
-        { ...CHAT, stream: true },
-      );
-      await res.next();
-      await latch.waitForHeld(1);
-      res.abort();
-      const [row] = await rowsOnceThere(stack, id, 1, 'row of aborted stream');
-      assert.equal(row.status_code, 499);
-      assert.equal(row.error_code, 'client_closed');
-      assert.equal(row.estimated, true);
-      assert.ok(row.prompt_tokens > 0);
-    } finally {
-      latch?.release();
-      await app.stop();
-    }
+      const latch = stack.fake.holdStreams();
+      try {
+        const res = await heldStream(app.url, key, latch);
+        res.abort();
+        const [row] = await rowsOnceThere(stack, id, 1, 'row of aborted stream');
+        assert.equal(row.status_code, 499);
+        assert.equal(row.error_code, 'client_closed');
+        assert.equal(row.estimated, true);
+        assert.ok(row.prompt_tokens > 0);
+      } finally {
+        latch.release();
+      }
+    });
   });
 
   it('a client gone before the answer: 499, and the prompt the upstream read is charged, estimated', async () => {
-    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
-    try {
+    await withUsageApp(stack, async (app) => {
       const { key, id } = await stack.issueKey({ rpm: 0 });
       stack.fake.setKeyBehavior('sk-usage-1', { kind: 'slow_first_byte', ms: 5_000 }, { times: 1 });
       const seen = stack.fake.requests.length;
@@ -290,15 +302,11 @@ describe('usage accounting', () => {
       assert.equal(row.estimated, true);
       assert.ok(row.prompt_tokens > 0 && row.completion_tokens === 0);
       assert.notEqual(row.upstream_key_id, null);
-    } finally {
-      stack.fake.clearKeyBehaviors();
-      await app.stop();
-    }
+    });
   });
 
   it('a client gone while sending its body: 499, nothing charged, no error logged', async () => {
-    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
-    try {
+    await withUsageApp(stack, async (app) => {
       const { key, id } = await stack.issueKey({ rpm: 0 });
       const { hostname, port } = new URL(app.url);
       const socket = connect(Number(port), hostname);
@@ -316,14 +324,11 @@ describe('usage accounting', () => {
       assert.equal(row.total_tokens, 0);
       assert.equal(row.upstream_key_id, null);
       assert.doesNotMatch(app.logText(), /unhandled error/);
-    } finally {
-      await app.stop();
-    }
+    });
   });
 
   it('a stream the upstream broke off is recorded as a failure', async () => {
-    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
-    try {
+    await withUsageApp(stack, async (app) => {
       const { key, id } = await stack.issueKey({ rpm: 0 });
       stack.fake.setKeyBehavior('sk-usage-1', { kind: 'fail_mid_stream', afterEvents: 2 }, { times: 1 });
       const res = await openSse(
@@ -337,15 +342,11 @@ describe('usage accounting', () => {
       assert.equal(row.status_code, 200);
       assert.equal(row.error_code, 'upstream_error');
       assert.equal(row.estimated, true);
-    } finally {
-      stack.fake.clearKeyBehaviors();
-      await app.stop();
-    }
+    });
   });
 
   it('a model name with a NUL in it is recorded, and the rows after it still arrive', async () => {
-    const app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
-    try {
+    await withUsageApp(stack, async (app) => {
       const { key, id } = await stack.issueKey({ rpm: 0 });
       const odd = await post(app.url, key, { ...CHAT, model: 'gpt-4o\u0000x' });
       assert.equal(odd.status, 404);
@@ -359,9 +360,7 @@ describe('usage accounting', () => {
           ['gpt-4o\uFFFDx', 404],
         ],
       );
-    } finally {
-      await app.stop();
-    }
+    });
   });
   it('Postgres stopped mid-load and started again: every row arrives', async () => {
     const app = await startAppInProcess(stack.env, { usageFlushMs: 50, authTtlMs: 1_000 });
@@ -445,13 +444,7 @@ describe('graceful shutdown', () => {
     const app = await startApp({ env: stack.env });
     const { key, id } = await stack.issueKey({ rpm: 0 });
     const latch = stack.fake.holdStreams();
-    const res = await openSse(
-      `${app.url}/v1/chat/completions`,
-      { authorization: `Bearer ${key}` },
-      { ...CHAT, stream: true },
-    );
-    await res.next();
-    await latch.waitForHeld(1);
+    const res = await heldStream(app.url, key, latch);
     process.kill(app.pid, 'SIGTERM');
     await waitFor(() => /"draining"/.test(app.process.output()), { timeoutMs: 5_000, what: 'draining' });
     // New connections are refused while the open stream goes on.
@@ -471,13 +464,7 @@ describe('graceful shutdown', () => {
     const { key, id } = await stack.issueKey({ rpm: 0 });
     const latch = stack.fake.holdStreams();
     try {
-      const res = await openSse(
-        `${app.url}/v1/chat/completions`,
-        { authorization: `Bearer ${key}` },
-        { ...CHAT, stream: true },
-      );
-      await res.next();
-      await latch.waitForHeld(1);
+      const res = await heldStream(app.url, key, latch);
       // Past the key's last-use write (every 10 s), as for any long stream: with that write still
       // pending, the close would wait for it long enough to hide a cut request's row coming late.
       await new Promise((r) => setTimeout(r, 11_000));

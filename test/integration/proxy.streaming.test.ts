@@ -23,6 +23,16 @@ describe('proxy: streaming', () => {
     await stack?.destroy();
   });
 
+  /** A stream request answered in JSON (an error): its status and error code. */
+  async function postForError(): Promise<{ status: number; code: string }> {
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(CHAT),
+    });
+    return { status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code };
+  }
+
   for (const [name, path, body] of [
     ['chat', '/v1/chat/completions', CHAT],
     ['responses', '/v1/responses', { model: 'gpt-4o', input: 'hi', stream: true }],
@@ -78,25 +88,13 @@ describe('proxy: streaming', () => {
       { kind: 'fail_mid_stream', asJson: true },
       { times: 1 },
     );
-    const res = await fetch(`${app.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify(CHAT),
-    });
-    assert.equal(res.status, 502);
-    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_error');
+    assert.deepEqual(await postForError(), { status: 502, code: 'upstream_error' });
     assert.doesNotMatch(app.logText(), /unhandled error/);
   });
 
   it('an upstream that hangs up before the stream starts fails over or answers 502 in JSON', async () => {
     stack.fake.setKeyBehavior('sk-upstream-stream-1', 'reset', { times: 3 });
-    const res = await fetch(`${app.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify(CHAT),
-    });
-    assert.equal(res.status, 502);
-    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_error');
+    assert.deepEqual(await postForError(), { status: 502, code: 'upstream_error' });
     stack.fake.clearKeyBehaviors();
   });
 
