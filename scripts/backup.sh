@@ -13,7 +13,8 @@
 #
 # Environment: PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD (libpq's own variables),
 # BACKUP_DIR (/backups), BACKUP_SCHEDULE (five-field cron in UTC, a @macro, or `off`),
-# BACKUP_RETENTION (how many scheduled backups to keep, default 7).
+# BACKUP_RETENTION (how many scheduled backups to keep, default 7),
+# BACKUP_FAILED_MARK (the failed-backup mark, default BACKUP_DIR/.last-backup-failed).
 #
 # A backup is `pg_dump -Fc` written to a hidden partial file, read back in full by pg_restore
 # (a truncated or corrupt dump is never kept), then renamed to gpt-proxy-YYYYMMDDTHHMMSSZ.dump;
@@ -27,7 +28,9 @@ export LC_ALL=C TZ=UTC
 BACKUP_DIR=${BACKUP_DIR:-/backups}
 BACKUP_RETENTION=${BACKUP_RETENTION:-7}
 BACKUP_SCHEDULE=${BACKUP_SCHEDULE:-off}
-FAILED_MARK=${BACKUP_FAILED_MARK:-/tmp/gpt-proxy-backup.failed}
+# In the volume, not the container's /tmp: a `pulumi up` that replaces the container must not make
+# it healthy again while the last backup failed.
+FAILED_MARK=${BACKUP_FAILED_MARK:-$BACKUP_DIR/.last-backup-failed}
 
 log() { printf '%s gpt-proxy-backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 die() { log "$*" >&2; exit 1; }
