@@ -19,6 +19,8 @@
 # A backup is `pg_dump -Fc` written to a hidden partial file, read back in full by pg_restore
 # (a truncated or corrupt dump is never kept), then renamed to gpt-proxy-YYYYMMDDTHHMMSSZ.dump;
 # only then are the oldest beyond BACKUP_RETENTION removed, so a failing backup never costs a good one.
+# Scheduled dumps of an earlier database cluster (a stack destroyed and deployed again onto the
+# kept volume) are first renamed previous-database-TIME.dump, so retention never removes them.
 # A restore runs the whole dump in one transaction after dropping the public schema, so the database
 # ends up exactly as backed up, or unchanged if anything fails.
 set -u
@@ -31,6 +33,9 @@ BACKUP_SCHEDULE=${BACKUP_SCHEDULE:-off}
 # In the volume, not the container's /tmp: a `pulumi up` that replaces the container must not make
 # it healthy again while the last backup failed.
 FAILED_MARK=${BACKUP_FAILED_MARK:-$BACKUP_DIR/.last-backup-failed}
+# The Postgres cluster (system identifier) the scheduled dumps here belong to: the volume outlives
+# `pulumi destroy`, and a later `pulumi up` adopts it with a new, empty database.
+CLUSTER_FILE=$BACKUP_DIR/.scheduled-cluster
 
 log() { printf '%s gpt-proxy-backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 die() { log "$*" >&2; exit 1; }
@@ -133,13 +138,34 @@ prune() {
   done
 }
 
+# adopt_cluster ID: the scheduled dumps here are of another cluster than ID (the stack was destroyed
+# and deployed again): rename them to previous-database-TIME.dump, out of the retention count and
+# of --latest, so the new database's dumps neither prune them nor shadow them. Then record ID.
+adopt_cluster() {
+  _ac_old=$(cat "$CLUSTER_FILE" 2>/dev/null) || _ac_old=
+  [ "$_ac_old" = "$1" ] && return 0
+  if [ -n "$_ac_old" ]; then
+    for _ac_file in "$BACKUP_DIR"/gpt-proxy-[0-9]*.dump; do
+      [ -e "$_ac_file" ] || continue
+      _ac_base=$(basename "$_ac_file")
+      mv -- "$_ac_file" "$BACKUP_DIR/previous-database-${_ac_base#gpt-proxy-}" || return 1
+    done
+    log "a new database (cluster $1, was $_ac_old): earlier scheduled backups kept as previous-database-*.dump"
+  fi
+  printf '%s\n' "$1" >"$CLUSTER_FILE"
+}
+
 backup_now() {
   _bn_label=${1:-gpt-proxy}
   case $_bn_label in '' | *[!a-z0-9-]*) die "label: use a-z, 0-9 and -" ;; esac
   _bn_name="$_bn_label-$(date -u +%Y%m%dT%H%M%SZ).dump"
   _bn_partial="$BACKUP_DIR/.$_bn_name.$$.partial"
-  if pg_dump --format=custom --no-password --file="$_bn_partial" &&
-    pg_restore --file=/dev/null "$_bn_partial"; then
+  _bn_cluster=$(psql --no-psqlrc --no-password --tuples-only --no-align \
+    --command='SELECT system_identifier FROM pg_control_system()') || _bn_cluster=
+  if [ -n "$_bn_cluster" ] &&
+    pg_dump --format=custom --no-password --file="$_bn_partial" &&
+    pg_restore --file=/dev/null "$_bn_partial" &&
+    { [ "$_bn_label" != gpt-proxy ] || adopt_cluster "$_bn_cluster"; }; then
     mv -f -- "$_bn_partial" "$BACKUP_DIR/$_bn_name"
     log "backup written: $_bn_name ($(wc -c <"$BACKUP_DIR/$_bn_name") bytes)"
     [ "$_bn_label" = gpt-proxy ] && prune

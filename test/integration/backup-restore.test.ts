@@ -75,7 +75,11 @@ describe('database backups (scripts/backup.sh) against PostgreSQL 15', { timeout
     );
     return JSON.stringify(rows);
   };
-  const dumps = () => readdirSync(dir).sort();
+  // The backups, not the script's hidden state files beside them.
+  const dumps = () =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.dump'))
+      .sort();
 
   before(async () => {
     pg = await startPostgres();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
@@ -51,6 +52,13 @@ function inContainer(args: string[], env: Record<string, string>): Promise<Run> 
 const unshareWorks =
   spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp'], { stdio: 'ignore' }).status === 0;
 
+/** The tables a dump holds, from its table of contents. */
+function tables(binDir: string, file: string): string[] {
+  const toc = spawnSync(join(binDir, 'pg_restore'), ['--list', file], { encoding: 'utf8' });
+  assert.equal(toc.status, 0, toc.stderr);
+  return [...toc.stdout.matchAll(/ TABLE public (\w+) /g)].map((m) => m[1] ?? '').sort();
+}
+
 /** The next wall-clock second: backup names have a resolution of one second. */
 const nextSecond = () => new Promise((r) => setTimeout(r, 1_050 - (Date.now() % 1_000)));
 
@@ -62,6 +70,7 @@ describe('the backups volume kept across pulumi destroy and container replacemen
   let newPg: PostgresServer;
   const envs: Record<string, string>[] = [];
   let dir: string;
+  const files = () => readdirSync(dir).sort();
 
   before(async () => {
     // Not under /tmp, which each run hides behind its own.
@@ -90,6 +99,56 @@ describe('the backups volume kept across pulumi destroy and container replacemen
   });
   after(async () => {
     await Promise.all([oldPg?.destroy(), newPg?.destroy()]);
+  });
+
+  it('a new database does not prune the old one`s dumps, nor become --latest in their place', async () => {
+    const [oldEnv, newEnv] = envs as [Record<string, string>, Record<string, string>];
+    const first = await inContainer(['now'], oldEnv);
+    assert.equal(first.code, 0, first.stderr);
+    const [real] = files().filter((f) => f.startsWith('gpt-proxy-'));
+    // Two earlier nights of the old database: copies of its real dump, named older.
+    for (const night of ['20200101T030000Z', '20200102T030000Z'])
+      copyFileSync(join(dir, real ?? ''), join(dir, `gpt-proxy-${night}.dump`));
+    const oldDumps = files().filter((f) => f.startsWith('gpt-proxy-'));
+    assert.equal(oldDumps.length, 3);
+
+    // destroy + up: the same volume, a new cluster; more nights than the retention.
+    let log = '';
+    for (let night = 0; night < 3; night++) {
+      await nextSecond();
+      const made = await inContainer(['now'], newEnv);
+      assert.equal(made.code, 0, made.stderr);
+      log += made.stdout;
+    }
+
+    const kept = files().filter((f) => f.startsWith('previous-database-'));
+    assert.deepEqual(
+      kept,
+      oldDumps.map((f) => f.replace(/^gpt-proxy-/, 'previous-database-')),
+      'every dump of the old database is still there, renamed',
+    );
+    assert.equal(log.match(/a new database \(cluster \d+, was \d+\)/g)?.length, 1, 'logged, once');
+    for (const f of kept) assert.deepEqual(tables(oldPg.binDir, join(dir, f)), ['before_destroy']);
+    const scheduled = files().filter((f) => f.startsWith('gpt-proxy-'));
+    assert.equal(scheduled.length, 2, 'the new database`s retention');
+    for (const f of scheduled) assert.deepEqual(tables(newPg.binDir, join(dir, f)), ['after_destroy']);
+
+    // restore-backup.sh --latest's pick, from `list`:
+    const listed = await inContainer(['list'], newEnv);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^previous-database-\d{8}T\d{6}Z\.dump \d+$/m, 'list shows them');
+    const latest = spawnSync('awk', ['$1 ~ /^gpt-proxy-[0-9]/ { n = $1 } END { print n }'], {
+      input: listed.stdout,
+      encoding: 'utf8',
+    }).stdout.trim();
+    assert.equal(latest, scheduled.at(-1));
+
+    // Back on the same cluster (a plain next night), nothing more is renamed.
+    await nextSecond();
+    const again = await inContainer(['now'], newEnv);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /a new database/);
+    assert.equal(files().filter((f) => f.startsWith('previous-database-')).length, 3);
   });
 
   it('a failed backup keeps a replaced container unhealthy, until a good one', async () => {
