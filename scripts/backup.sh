@@ -225,6 +225,12 @@ loop() {
   else
     cron_valid "$BACKUP_SCHEDULE" || die "BACKUP_SCHEDULE: not a five-field cron expression"
     log "scheduled: '$BACKUP_SCHEDULE' (UTC), keeping $BACKUP_RETENTION"
+    # A container started after a failed backup (replaced by a `pulumi up`, which waits for it to
+    # be healthy) tries again at once: the cause may be what that deploy fixed (a password, say).
+    if [ -e "$FAILED_MARK" ]; then
+      log "the last backup failed at $(cat "$FAILED_MARK"): trying again now"
+      backup_now || true
+    fi
   fi
   while [ $stopping -eq 0 ]; do
     sleep $((60 - $(date -u +%s) % 60)) &

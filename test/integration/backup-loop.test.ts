@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -61,5 +61,41 @@ describe('the scheduled backup loop', { timeout: 110_000 }, () => {
     const exit = await loop?.stop('SIGTERM', 5_000);
     assert.deepEqual(exit, { code: 0, signal: null }, 'stopped by itself, not killed');
     assert.match(loop?.output() ?? '', /gpt-proxy-backup: stopping\n$/);
+  });
+});
+
+describe('the backup loop after a failed backup', { timeout: 60_000 }, () => {
+  it('tries again as soon as it starts, and clears the failed mark when that succeeds', async () => {
+    const pg = await startPostgres();
+    let loop: ServerProcess | undefined;
+    try {
+      const { name } = await pg.createDatabase();
+      const dir = mkdtempSync(join(tmpdir(), 'gpt-proxy-backup-retry-'));
+      registerTempDir(dir);
+      const mark = join(dir, '.last-backup-failed');
+      writeFileSync(mark, '2026-01-01T00:00:00Z\n'); // left by a failed backup in the old container
+      loop = await spawnServer('sh', [SCRIPT, 'loop'], {
+        name: 'backup-loop-retry',
+        env: {
+          PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+          PGHOST: pg.host,
+          PGPORT: String(pg.port),
+          PGUSER: pg.user,
+          PGPASSWORD: pg.password,
+          PGDATABASE: name,
+          BACKUP_DIR: dir,
+          BACKUP_SCHEDULE: '0 0 1 1 *', // not due for months: only the retry can write a backup
+        },
+      });
+      const current = loop;
+      await waitFor(() => !existsSync(mark) && current.output().includes('backup written: gpt-proxy-'), {
+        timeoutMs: 20_000,
+        what: 'the retried backup',
+      });
+      assert.match(current.output(), /the last backup failed at 2026-01-01T00:00:00Z: trying again now/);
+    } finally {
+      await loop?.stop('SIGKILL');
+      await pg.destroy();
+    }
   });
 });
