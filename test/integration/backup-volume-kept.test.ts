@@ -14,6 +14,8 @@ import { registerTempDir } from '../helpers/processes.ts';
 // even after `pulumi up` replaces it (a new container: a new /tmp, the same volume).
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/backup.sh', import.meta.url));
+/** The script as run: a copy outside /tmp, which each run hides (the checkout may be under it). */
+let script = SCRIPT;
 
 interface Run {
   code: number | null;
@@ -29,7 +31,7 @@ function inContainer(args: string[], env: Record<string, string>): Promise<Run> 
   return new Promise((resolve, reject) => {
     const child = spawn(
       'unshare',
-      ['-rm', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec sh "$@"', 'sh', SCRIPT, ...args],
+      ['-rm', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec sh "$@"', 'sh', script, ...args],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -76,6 +78,10 @@ describe('the backups volume kept across pulumi destroy and container replacemen
     // Not under /tmp, which each run hides behind its own.
     dir = mkdtempSync('/var/tmp/gpt-proxy-backups-kept-');
     registerTempDir(dir);
+    const scriptDir = mkdtempSync('/var/tmp/gpt-proxy-backup-script-');
+    registerTempDir(scriptDir);
+    script = join(scriptDir, 'backup.sh');
+    copyFileSync(SCRIPT, script);
     [oldPg, newPg] = await Promise.all([startPostgres(), startPostgres()]);
     for (const [pg, table] of [
       [oldPg, 'before_destroy'],
