@@ -254,6 +254,42 @@ describe('upstream key pool: Azure', () => {
     });
   }
 
+  it("the app's own Azure-style routes: each operation reaches its deployment, with an api-key", async () => {
+    app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure' });
+    stack.fake.clearRequests();
+    const azure = async (deployment: string, op: string, body: unknown, key?: string) => {
+      const res = await fetch(`${app?.url}/openai/deployments/${deployment}/${op}?api-version=2024-10-21`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { 'api-key': key } : {}) },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
+    };
+    const chatBody = { messages: [{ role: 'user', content: 'hi' }] };
+    // proxyKey may use gpt-3.5-turbo, the OpenAI spelling of the bare deployment gpt-35-turbo.
+    assert.equal((await azure('gpt-35-turbo', 'chat/completions', chatBody, proxyKey)).status, 200);
+    assert.equal((await azure('gpt-35-turbo', 'completions', { prompt: 'hi' }, proxyKey)).status, 200);
+    assert.equal(
+      (await azure('text-embedding-3-small', 'embeddings', { input: 'hi' }, proxyKey)).status,
+      200,
+    );
+    assert.deepEqual(
+      stack.fake.requests.map((r) => r.path),
+      [
+        '/openai/deployments/gpt-35-turbo/chat/completions',
+        '/openai/deployments/gpt-35-turbo/completions',
+        '/openai/deployments/text-embedding-3-small/embeddings',
+      ],
+    );
+    assert.equal((await azure('gpt-35-turbo', 'chat/completions', chatBody)).status, 401);
+    const other = (await stack.issueKey({ models: ['gpt-4o'] })).key;
+    const refused = await azure('gpt-35-turbo', 'chat/completions', chatBody, other);
+    assert.equal(refused.status, 404);
+    assert.equal(refused.body.error?.code, 'model_not_found');
+    await app.stop();
+    app = undefined;
+  });
+
   it('a model no Azure deployment serves is a 404', async () => {
     app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure' });
     const other = (await stack.issueKey()).key;

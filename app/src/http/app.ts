@@ -51,7 +51,7 @@ export function buildApp(options: AppOptions): Koa {
     maxBodyBytes: config.server.maxBodyBytes,
     defaultCompletionTokens: config.rateLimit.defaultCompletionTokens,
     logBodies: config.log.promptBody,
-    modelForDeployment: (d) => services.pool.modelForDeployment(d),
+    modelsForDeployment: (d) => services.pool.modelsForDeployment(d),
   };
   const api = [
     authenticate(services.authenticator, services.lastUsed, logger, secrets),

@@ -150,15 +150,16 @@ export class UpstreamPool {
   }
 
   /**
-   * The model an Azure-style path's deployment name stands for: the model of a configured
-   * deployment of that name, else the name itself (with OpenAI keys, deployment = model).
+   * The models an Azure-style path's deployment name stands for: those of a configured deployment
+   * of that name (a bare `gpt-35-turbo` serves `gpt-3.5-turbo` too), else the name itself (with
+   * OpenAI keys, deployment = model).
    */
-  modelForDeployment(deployment: string): string {
+  modelsForDeployment(deployment: string): string[] {
     for (const state of this.#states) {
       const found = state.key.deployments?.find((d) => d.deployment === deployment);
-      if (found?.models[0]) return found.models[0];
+      if (found && found.models.length > 0) return found.models;
     }
-    return deployment;
+    return [deployment];
   }
 
   /**

@@ -19,8 +19,8 @@ export interface ProxyDeps {
   defaultCompletionTokens: number;
   /** LOG_PROMPT_BODY: keep the streamed events (bounded) for the access log too. */
   logBodies: boolean;
-  /** Azure surface: the model a deployment name in the path stands for. */
-  modelForDeployment: (deployment: string) => string;
+  /** Azure surface: the models a deployment name in the path stands for. */
+  modelsForDeployment: (deployment: string) => string[];
 }
 
 /**
@@ -57,10 +57,15 @@ async function proxy(ctx: Context, deps: ProxyDeps, operation: Operation, deploy
   if (limited !== undefined) await limited;
 
   const valid = validateBody(operation, body.json, deployment !== undefined);
-  const model = deployment !== undefined ? deps.modelForDeployment(deployment) : (valid.model as string);
+  const key = ctx.state.apiKey as ApiKeyIdentity;
+  // A deployment may serve a model under two spellings: the one the key may use, if either.
+  const model =
+    deployment !== undefined
+      ? deployedModelFor(key, deps.modelsForDeployment(deployment))
+      : (valid.model as string);
   ctx.state.model = model;
   ctx.state.stream = valid.stream;
-  if (!mayUseModel(ctx.state.apiKey as ApiKeyIdentity, model)) {
+  if (!mayUseModel(key, model)) {
     throw new ApiError('model_not_found', `The model '${model}' does not exist or this key may not use it.`, {
       param: 'model',
     });
@@ -111,6 +116,11 @@ async function proxy(ctx: Context, deps: ProxyDeps, operation: Operation, deploy
   } finally {
     ctx.res.off('close', onClose);
   }
+}
+
+/** Of the models a deployment serves, the first the key may use (else the first: refused). */
+function deployedModelFor(key: ApiKeyIdentity, models: string[]): string {
+  return models.find((m) => mayUseModel(key, m)) ?? (models[0] as string);
 }
 
 /**
