@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import acme from 'acme-client';
 import { configureAcmeHttp } from '../../app/src/certs/acme-http.ts';
 import { classifyError, OrderError, parseRetryAfter, storageError } from '../../app/src/certs/errors.ts';
@@ -191,6 +192,16 @@ describe('failure classes', () => {
     assert.equal(classifyError(refused, 'new order').reason, 'unreachable');
     const full = Object.assign(new Error('no space left'), { code: 'ENOSPC' });
     assert.equal(classifyError(full, 'challenge').reason, 'storage');
+    // A path in CERT_DIR taken by a file (the account key's directory, say): the file system's.
+    const taken = (() => {
+      try {
+        readFileSync(join(fileURLToPath(import.meta.url), 'x'));
+      } catch (err) {
+        return err;
+      }
+    })();
+    assert.equal((taken as NodeJS.ErrnoException).code, 'ENOTDIR');
+    assert.equal(classifyError(taken, 'account').reason, 'storage');
     // A bug of ours is not the CA being unreachable, whatever its message says.
     const bug = new TypeError("Cannot read properties of undefined (reading 'status')");
     assert.equal(classifyError(bug, 'finalize').reason, 'ca_error');

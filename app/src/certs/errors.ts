@@ -76,11 +76,17 @@ export function classifyError(
     return new OrderError('unreachable', `${phase}: no response from the CA: ${message}${cause}`);
   }
   if (code && /^(E[A-Z]+|ERR_[A-Z_]+)$/.test(code) && !code.startsWith('ERR_BAD_')) {
-    const storage = ['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(code);
+    const storage = FILE_SYSTEM_CODES.has(code);
     return new OrderError(storage ? 'storage' : 'unreachable', `${phase}: ${message} (${code})`);
   }
   return new OrderError('ca_error', `${phase}: ${message}`);
 }
+
+/**
+ * Errors only the file system gives (a path in CERT_DIR that is a file, a full disk...): the
+ * operator's to fix, not the network's. Any other errno of a step is the CA being unreachable.
+ */
+const FILE_SYSTEM_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR']);
 
 /** A file-system failure (CERT_DIR, ACME_WEBROOT), whatever its errno. */
 export function storageError(err: unknown, what: string): OrderError {
