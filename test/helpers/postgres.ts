@@ -370,3 +370,15 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   }
   return server;
 }
+
+/** libpq's variables for `database` on `pg`, with its binaries first on PATH (for scripts run against it). */
+export function libpqEnv(pg: PostgresServer, database: string): Record<string, string> {
+  return {
+    PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    PGHOST: pg.host,
+    PGPORT: String(pg.port),
+    PGUSER: pg.user,
+    PGPASSWORD: pg.password,
+    PGDATABASE: database,
+  };
+}

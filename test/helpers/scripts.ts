@@ -14,12 +14,25 @@ export interface ScriptResult {
  * given environment (plus PATH/HOME), the way a deploy hook runs it, and collects its output.
  */
 export function runScript(name: string, args: string[], env: Record<string, string>): Promise<ScriptResult> {
+  return runCommand(process.execPath, [`scripts/${name}.ts`, ...args], {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    ...env,
+  });
+}
+
+/**
+ * Runs `command` with exactly `env`, from the repository's root, feeding it `stdin` (or nothing),
+ * and collects its output; killed after a minute.
+ */
+export function runCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  stdin?: Buffer,
+): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`scripts/${name}.ts`, ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -34,5 +47,7 @@ export function runScript(name: string, args: string[], env: Record<string, stri
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    child.stdin.on('error', () => {}); // a command that exits without reading its input
+    child.stdin.end(stdin);
   });
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { libpqEnv, type PostgresServer, startPostgres } from '../helpers/postgres.ts';
 import { registerTempDir, type ServerProcess, spawnServer, waitFor } from '../helpers/processes.ts';
 
 // The backup container's command, `gpt-proxy-backup loop`, for real: with a schedule that fires
@@ -29,12 +29,7 @@ describe('the scheduled backup loop', { timeout: 110_000 }, () => {
     loop = await spawnServer('sh', [SCRIPT, 'loop'], {
       name: 'backup-loop',
       env: {
-        PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-        PGHOST: pg.host,
-        PGPORT: String(pg.port),
-        PGUSER: pg.user,
-        PGPASSWORD: pg.password,
-        PGDATABASE: name,
+        ...libpqEnv(pg, name),
         BACKUP_DIR: dir,
         BACKUP_SCHEDULE: '* * * * *',
         BACKUP_RETENTION: '2',
@@ -77,12 +72,7 @@ describe('the backup loop after a failed backup', { timeout: 60_000 }, () => {
       loop = await spawnServer('sh', [SCRIPT, 'loop'], {
         name: 'backup-loop-retry',
         env: {
-          PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-          PGHOST: pg.host,
-          PGPORT: String(pg.port),
-          PGUSER: pg.user,
-          PGPASSWORD: pg.password,
-          PGDATABASE: name,
+          ...libpqEnv(pg, name),
           BACKUP_DIR: dir,
           BACKUP_SCHEDULE: '0 0 1 1 *', // not due for months: only the retry can write a backup
         },

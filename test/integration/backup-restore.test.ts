@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,9 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DecryptionError, SecretBox } from '../../app/src/crypto/secret-box.ts';
-import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { libpqEnv, type PostgresServer, startPostgres } from '../helpers/postgres.ts';
 import { registerTempDir } from '../helpers/processes.ts';
-import { runScript } from '../helpers/scripts.ts';
+import { runCommand, runScript } from '../helpers/scripts.ts';
 
 // scripts/backup.sh against Debian's PostgreSQL 15, the major of the pinned postgres:15 image:
 // a seeded database is dumped, damaged, restored and compared row by row; retention keeps exactly
@@ -17,33 +16,9 @@ import { runScript } from '../helpers/scripts.ts';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/backup.sh', import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs backup.sh with `args` and `env` (plus PATH), feeding `stdin` if given. */
-function backup(args: string[], env: Record<string, string>, stdin?: Buffer): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', [SCRIPT, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
+const backup = (args: string[], env: Record<string, string>, stdin?: Buffer) =>
+  runCommand('sh', [SCRIPT, ...args], env, stdin);
 
 describe('database backups (scripts/backup.sh) against PostgreSQL 15', { timeout: 120_000 }, () => {
   let pg: PostgresServer;
@@ -102,12 +77,7 @@ describe('database backups (scripts/backup.sh) against PostgreSQL 15', { timeout
     dir = mkdtempSync(join(tmpdir(), 'gpt-proxy-backups-'));
     registerTempDir(dir);
     env = {
-      PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-      PGHOST: pg.host,
-      PGPORT: String(pg.port),
-      PGUSER: pg.user,
-      PGPASSWORD: pg.password,
-      PGDATABASE: name,
+      ...libpqEnv(pg, name),
       BACKUP_DIR: dir,
       BACKUP_RETENTION: '3',
       BACKUP_FAILED_MARK: join(dir, '..', `${name}.failed`),

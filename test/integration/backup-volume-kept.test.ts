@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { libpqEnv, type PostgresServer, startPostgres } from '../helpers/postgres.ts';
 import { registerTempDir } from '../helpers/processes.ts';
+import { runCommand } from '../helpers/scripts.ts';
 
 // The backups volume outlives the backup container and even `pulumi destroy` (retainOnDelete), so
 // scripts/backup.sh keeps its state there: (1) after a destroy, a later `pulumi up` adopts the
@@ -17,39 +18,16 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/backup.sh', import.meta.url)
 /** The script as run: a copy outside /tmp, which each run hides (the checkout may be under it). */
 let script = SCRIPT;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Runs backup.sh ARGS as a container would: in its own mount namespace with an empty /tmp, so
  * nothing but BACKUP_DIR carries over from one run to the next.
  */
-function inContainer(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'unshare',
-      ['-rm', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec sh "$@"', 'sh', script, ...args],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const inContainer = (args: string[], env: Record<string, string>) =>
+  runCommand(
+    'unshare',
+    ['-rm', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec sh "$@"', 'sh', script, ...args],
+    env,
+  );
 
 const unshareWorks =
   spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp'], { stdio: 'ignore' }).status === 0;
@@ -92,12 +70,7 @@ describe('the backups volume kept across pulumi destroy and container replacemen
       await c.query(`CREATE TABLE ${table} AS SELECT 1 AS v`);
       await c.end();
       envs.push({
-        PATH: `${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-        PGHOST: pg.host,
-        PGPORT: String(pg.port),
-        PGUSER: pg.user,
-        PGPASSWORD: pg.password,
-        PGDATABASE: name,
+        ...libpqEnv(pg, name),
         BACKUP_DIR: dir,
         BACKUP_RETENTION: '2',
       });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
+import { libpqEnv, type PostgresServer, startPostgres } from '../helpers/postgres.ts';
 import { registerTempDir } from '../helpers/processes.ts';
+import { REPO_ROOT, runCommand, type ScriptResult } from '../helpers/scripts.ts';
 
 // scripts/restore-backup.sh, the operator's command: its order of steps (replicas stopped before
 // the pre-restore backup and the restore, started again even when the restore fails) and its
@@ -14,7 +14,6 @@ import { registerTempDir } from '../helpers/processes.ts';
 // and runs `docker exec … gpt-proxy-backup ARGS` as scripts/backup.sh ARGS - against a real
 // PostgreSQL, so the restores themselves are real.
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DOCKER = `#!/bin/sh
 echo "$*" >> "$DOCKER_LOG"
 case $1 in
@@ -30,10 +29,7 @@ case $1 in
 esac
 `;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface Run extends ScriptResult {
   calls: string[];
 }
 
@@ -43,28 +39,13 @@ describe('restore-backup.sh', { timeout: 90_000 }, () => {
   let env: Record<string, string>;
   let log: string;
 
-  const run = (args: string[], extra: Record<string, string> = {}): Promise<Run> => {
+  const run = async (args: string[], extra: Record<string, string> = {}): Promise<Run> => {
     writeFileSync(log, '');
-    return new Promise((resolve, reject) => {
-      const child = spawn('sh', [join(REPO, 'scripts/restore-backup.sh'), ...args], {
-        env: { ...env, ...extra },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr, calls: readFileSync(log, 'utf8').trim().split('\n') });
-      });
+    const r = await runCommand('sh', [join(REPO_ROOT, 'scripts/restore-backup.sh'), ...args], {
+      ...env,
+      ...extra,
     });
+    return { ...r, calls: readFileSync(log, 'utf8').trim().split('\n') };
   };
   const users = async () => {
     const c = await pg.connect(env.PGDATABASE);
@@ -94,18 +75,14 @@ describe('restore-backup.sh', { timeout: 90_000 }, () => {
     writeFileSync(join(bin, 'docker'), DOCKER, { mode: 0o755 });
     log = join(dir, 'docker.log');
     env = {
+      ...libpqEnv(pg, name),
       PATH: `${bin}:${pg.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
       DOCKER_LOG: log,
       CONTAINER_RUNNING: 'true',
-      BACKUP_SCRIPT: join(REPO, 'scripts/backup.sh'),
+      BACKUP_SCRIPT: join(REPO_ROOT, 'scripts/backup.sh'),
       BACKUP_DIR: join(dir, 'backups'),
       BACKUP_RETENTION: '5',
       BACKUP_FAILED_MARK: join(dir, 'failed'),
-      PGHOST: pg.host,
-      PGPORT: String(pg.port),
-      PGUSER: pg.user,
-      PGPASSWORD: pg.password,
-      PGDATABASE: name,
     };
     await sql("CREATE TABLE people (name text); INSERT INTO people VALUES ('ada'), ('grace')");
   });
