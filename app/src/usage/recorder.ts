@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.ts';
+import { within } from '../shutdown-budget.ts';
 
 /** One row of usage_logs. */
 export interface UsageRow {
@@ -195,24 +196,11 @@ export class UsageRecorder {
     // Each wait is raced against the deadline: a Postgres that stops answering mid-write (packets
     // dropped, a lock never released) would otherwise hold the shutdown until it is killed.
     while (this.#buffer.length > 0 && Date.now() < deadline) {
-      await untilDeadline(this.flush(), deadline);
-      if (this.#buffer.length > 0) await untilDeadline(sleep(200), deadline);
+      await within(deadline - Date.now(), this.flush());
+      if (this.#buffer.length > 0) await within(deadline - Date.now(), sleep(200));
     }
     this.#closed = true;
     return this.#buffer.length;
-  }
-}
-
-/** Resolves when `work` settles or at `deadline` (epoch ms), whichever comes first. */
-async function untilDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-  });
-  try {
-    await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

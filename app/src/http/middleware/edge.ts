@@ -25,6 +25,17 @@ export interface EdgeOptions {
   inFlight?: InFlight;
 }
 
+/**
+ * A request whose client left (a ClientGoneError, thrown from reading its body to waiting for the
+ * upstream): no answer is written, it is recorded as 499, and the upstream key asked, if any, is
+ * kept for its usage row (that upstream may have read, and bill, the prompt).
+ */
+export function markClientGone(ctx: Context, err: ClientGoneError): void {
+  ctx.state.clientGone = true;
+  if (err.upstreamKeyId !== undefined) ctx.state.upstreamKeyId = err.upstreamKeyId;
+  ctx.respond = false;
+}
+
 /** The status the client got: Koa's, or the one a relayed stream wrote itself. */
 export function responseStatus(ctx: Context): number {
   return ctx.respond === false ? ctx.res.statusCode : ctx.status;
@@ -46,11 +57,8 @@ export function edge(o: EdgeOptions) {
     try {
       await next();
     } catch (err) {
-      if (err instanceof ClientGoneError) {
-        // No one to answer (an admin call cut off mid-body; the proxy routes handle it themselves).
-        ctx.state.clientGone = true;
-        ctx.respond = false;
-      } else renderError(ctx, err, o.logger, o.secrets);
+      if (err instanceof ClientGoneError) markClientGone(ctx, err);
+      else renderError(ctx, err, o.logger, o.secrets);
     } finally {
       const ms = performance.now() - started;
       const status = ctx.state.clientGone ? 499 : responseStatus(ctx);

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { ApiKeyIdentity } from '../../auth/api-key-auth.ts';
 import { newId } from '../../crypto/ids.ts';
-import { ApiError } from '../../errors.ts';
+import { ApiError, ClientGoneError } from '../../errors.ts';
 import type { ProxyMetrics } from '../../metrics/proxy-metrics.ts';
 import type { RateLimiter } from '../../ratelimit/limiter.ts';
 import type { UsageRecorder } from '../../usage/recorder.ts';
@@ -9,7 +9,7 @@ import { type TokenCounts, usageFromBody } from '../../usage/tokens.ts';
 import type { AfterResponse } from '../after-response.ts';
 import { limitsFor } from '../limits.ts';
 import type { StreamOutcome } from '../relay.ts';
-import { responseStatus } from './edge.ts';
+import { markClientGone, responseStatus } from './edge.ts';
 
 export interface UsageDeps {
   recorder: UsageRecorder;
@@ -34,7 +34,9 @@ export function recordUsage(deps: UsageDeps) {
     try {
       await next();
     } catch (err) {
-      failure = err instanceof ApiError ? err : new ApiError('internal_error', 'internal');
+      // A client that left is no failure of ours; marked here, before the row reads its status.
+      if (err instanceof ClientGoneError) markClientGone(ctx, err);
+      else failure = err instanceof ApiError ? err : new ApiError('internal_error', 'internal');
       throw err;
     } finally {
       const key = ctx.state.apiKey as ApiKeyIdentity | undefined;

@@ -32,19 +32,6 @@ export interface ProxyDeps {
  * `deployment` is set on the Azure-style routes.
  */
 export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
-  try {
-    await proxy(ctx, deps, operation, deployment);
-  } catch (err) {
-    // Nobody is left to answer: no response; recorded as 499 (see the usage recorder), with the
-    // key whose upstream may have read the prompt.
-    if (!(err instanceof ClientGoneError)) throw err;
-    ctx.state.clientGone = true;
-    if (err.upstreamKeyId !== undefined) ctx.state.upstreamKeyId = err.upstreamKeyId;
-    ctx.respond = false;
-  }
-}
-
-async function proxy(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
   const body = await readJsonBody(ctx, deps.maxBodyBytes);
   const promptEstimate = estimatePromptTokens(body.raw);
   ctx.state.promptEstimate = promptEstimate;
