@@ -265,9 +265,21 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxServer> 
   registerTempDir(dir);
   chmodSync(dir, 0o755); // workers (nobody) write request bodies below tmp/
   mkdirSync(join(dir, 'tmp'));
-  const httpPort = opts.httpPort ?? (await freePort());
-  const httpsPort = opts.httpsPort ?? (await freePort());
-  const statusPort = opts.statusPort ?? (await freePort());
+  // freePort closes the port it found, so two calls can return the same one: keep them apart.
+  const taken = new Set([opts.httpPort, opts.httpsPort, opts.statusPort]);
+  const another = async () => {
+    for (let tries = 0; tries < 10; tries++) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+    throw new Error('startNginx: no distinct free port in 10 tries');
+  };
+  const httpPort = opts.httpPort ?? (await another());
+  const httpsPort = opts.httpsPort ?? (await another());
+  const statusPort = opts.statusPort ?? (await another());
   const confPath = join(dir, 'nginx.conf');
   const accessLogPath = join(dir, 'access.log');
   const env: Record<string, string> = {
