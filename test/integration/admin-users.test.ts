@@ -34,6 +34,24 @@ describe('admin API: users', () => {
     assert.ok(list.body.data.some((u) => u.id === created.body.id));
   });
 
+  it('counts as active keys only those a client can still use: an expired key is not one', async () => {
+    const member = await f.stack.issueKey({ username: 'frank' });
+    const activeKeys = async () => {
+      const list = await f.call<Page<User>>('GET', '/users', { query: { limit: 100 } });
+      return list.body.data.find((u) => u.id === member.userId)?.active_keys;
+    };
+    assert.equal(await activeKeys(), 1);
+    await f.stack.db.query("UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE id = $1", [
+      member.id,
+    ]);
+    assertError(await f.chat(member.key), 401, 'invalid_api_key');
+    assert.equal(await activeKeys(), 0, 'the expired key is counted');
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const fresh = await f.call('POST', '/keys', { body: { user_id: member.userId, expires_at: later } });
+    assert.equal(fresh.status, 201, fresh.text);
+    assert.equal(await activeKeys(), 1);
+  });
+
   it('pages with ?limit=&after= and has_more, oldest first', async () => {
     for (let i = 0; i < 5; i++) {
       const r = await f.call('POST', '/users', {

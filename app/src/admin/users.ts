@@ -30,8 +30,11 @@ export const updateUserBody = z
 
 export const listUsersQuery = z.strictObject({ ...pageQuery, after: idParam('after').optional() });
 
+// active_keys: the keys a client can still use. An expired key keeps status 'active' (nothing
+// rewrites it), so the expiry is checked here as the key check does (expired once expires_at <= now).
 const USER_COLUMNS = `u.id, u.username, u.email, u.is_admin, u.disabled, u.created_at, u.updated_at,
-  (SELECT count(*)::int FROM api_keys k WHERE k.user_id = u.id AND k.status = 'active') AS active_keys`;
+  (SELECT count(*)::int FROM api_keys k WHERE k.user_id = u.id AND k.status = 'active'
+     AND (k.expires_at IS NULL OR k.expires_at > now())) AS active_keys`;
 
 /**
  * Refuses a change that takes user `id`'s admin rights (disabling or demoting it) when no other
