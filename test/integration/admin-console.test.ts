@@ -174,6 +174,8 @@ describe('admin console in headless chromium', { skip }, () => {
 
   it('signs in, issues a key, sees it listed, revokes it; the proxy then refuses the key', async () => {
     await page.goto(`${f.app.url}/admin/`);
+    await page.waitForSelector('#login-key');
+    assert.equal(await page.isVisible('#tabs'), false, 'the tab bar shows before sign-in');
     await page.fill('#login-key', 'sk-gp-not-a-real-key-but-shaped-like-one-000000');
     await page.click('#login-form button[type=submit]');
     await page.waitForSelector('#login-form .error:has-text("Incorrect API key")');
@@ -234,6 +236,15 @@ describe('admin console in headless chromium', { skip }, () => {
     const env = page.locator('#upstream-table tbody tr', { hasText: 'environment' });
     await env.waitFor();
     assert.match((await env.textContent()) ?? '', /openai[\s\S]*…[0-9a-f]{8}[\s\S]*active/);
+    // Endpoint and deployments are Azure's: for OpenAI the API refuses them, so they are not offered.
+    const endpoint = '#upstream-form input[name=endpoint]';
+    assert.equal(await page.inputValue('#upstream-form select[name=provider]'), 'openai');
+    assert.equal(await page.isVisible(endpoint), false, 'openai offers an endpoint');
+    assert.equal(await page.isVisible('#upstream-form input[name=deployments]'), false);
+    await page.selectOption('#upstream-form select[name=provider]', 'azure');
+    assert.equal(await page.isVisible(endpoint), true, 'azure offers no endpoint');
+    await page.selectOption('#upstream-form select[name=provider]', 'openai');
+    assert.equal(await page.isVisible(endpoint), false);
 
     // The chat requests above are in usage_logs once the recorder flushes (about a second).
     await page.click('nav a[data-view=usage]');
