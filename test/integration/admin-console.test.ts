@@ -180,8 +180,7 @@ describe('admin console in headless chromium', { skip }, () => {
     await page.click('#login-form button[type=submit]');
     await page.waitForSelector('#login-form .error:has-text("Incorrect API key")');
 
-    await page.fill('#login-key', f.admin.key);
-    await page.click('#login-form button[type=submit]');
+    await signIn(page, f.admin.key);
     await page.waitForSelector('#users-view:not([hidden]) tbody tr[data-username="root-admin"]');
 
     await page.fill('#user-form input[name=username]', 'browser-user');
@@ -278,7 +277,39 @@ describe('admin console in headless chromium', { skip }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the key is forgotten on sign-out');
     assert.deepEqual(problems, [], 'the console logged errors (a CSP violation shows up here)');
   });
+
+  it('offers Disable for a cooling upstream key, next to Clear cooldown', async () => {
+    const cooled = await f.stack.db.query<{ id: number }>(
+      "UPDATE upstream_keys SET status = 'cooling', cooldown_until = now() + interval '1 hour' RETURNING id",
+    );
+    const id = cooled.rows[0]?.id;
+    await signIn(page, f.admin.key);
+    await page.click('nav a[data-view=upstream]');
+    const listed = page.locator(`#upstream-table tbody tr[data-id="${id}"]`);
+    await listed.locator('.badge.cooling').waitFor();
+    assert.deepEqual(await listed.locator('button').allTextContents(), ['Clear cooldown', 'Disable']);
+
+    await listed.locator('button', { hasText: 'Disable' }).click();
+    await listed.locator('.badge.disabled').waitFor();
+    const stored = await f.stack.db.query(
+      "SELECT status, cooldown_until, next_probe_at = 'infinity' AS by_admin FROM upstream_keys WHERE id = $1",
+      [id],
+    );
+    assert.deepEqual(stored.rows[0], { status: 'disabled', cooldown_until: null, by_admin: true });
+
+    await listed.locator('button', { hasText: 'Enable' }).click();
+    await listed.locator('.badge.active').waitFor();
+    assert.equal((await f.chat(f.admin.key)).status, 200, 'the key is back in rotation');
+    assert.deepEqual(problems, []);
+  });
 });
+
+/** Signs in with `key` and waits for the tab bar (the tab shown is the one in the URL's hash). */
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.fill('#login-key', key);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#tabs:not([hidden])');
+}
 
 /** The label of the first option mentioning `text` (labels carry the user id). */
 async function optionLabel(page: Page, text: string): Promise<string | null> {

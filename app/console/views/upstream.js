@@ -48,13 +48,14 @@ export function upstreamView(section) {
         await pager.reset();
       });
     const setStatus = (status) => act(() => api('PATCH', `/upstream-keys/${key.id}`, { body: { status } }));
-    if (key.status === 'active') {
-      // Enabling an active key is how its failure count is cleared.
-      if (key.failure_count > 0) span.append(button('Clear failures', setStatus('active')));
+    // {status: "active"} clears failures and any cooldown; on an active or cooling key that is
+    // all it changes, so it is named for that. A cooling key can be disabled like an active one.
+    if (key.status === 'active' && key.failure_count > 0)
+      span.append(button('Clear failures', setStatus('active')));
+    if (key.status === 'cooling') span.append(button('Clear cooldown', setStatus('active')));
+    if (key.status === 'disabled') span.append(button('Enable', setStatus('active')));
+    if (key.status === 'active' || key.status === 'cooling')
       span.append(button('Disable', setStatus('disabled')));
-    } else if (key.status !== 'retired') {
-      span.append(button('Enable', setStatus('active')));
-    }
     if (key.source === 'admin') {
       span.append(
         button(
