@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page, type Request } from 'playwright-core';
 import { CONSOLE_CSP, CONSOLE_DIR } from '../../app/src/admin/index.ts';
 import { registerTempDir, type ServerProcess, spawnServer, waitFor } from '../helpers/processes.ts';
 import { type AdminFixture, assertError, startAdminFixture } from './admin-fixture.ts';
@@ -128,6 +128,7 @@ describe('admin console in headless chromium', { skip }, () => {
   let browser: Browser | undefined;
   let page: Page;
   const problems: string[] = [];
+  const apiCalls = new Set<Request>(); // admin API calls of the page still under way
 
   before(async () => {
     f = await startAdminFixture();
@@ -164,6 +165,9 @@ describe('admin console in headless chromium', { skip }, () => {
     });
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
+    page.on('request', (req) => void (req.url().includes('/admin/v1/') && apiCalls.add(req)));
+    page.on('requestfinished', (req) => apiCalls.delete(req));
+    page.on('requestfailed', (req) => apiCalls.delete(req));
     mkdirSync(OUTPUT_DIR, { recursive: true });
   });
   after(async () => {
@@ -302,7 +306,34 @@ describe('admin console in headless chromium', { skip }, () => {
     assert.equal((await f.chat(f.admin.key)).status, 200, 'the key is back in rotation');
     assert.deepEqual(problems, []);
   });
+  it('loads the next page once for a double-clicked "Load more"', async () => {
+    await f.stack.db.query(
+      "INSERT INTO users (username, email) SELECT 'bulk' || g, 'bulk' || g || '@example.com' FROM generate_series(1, 60) g",
+    );
+    const total = (await f.stack.db.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]?.n;
+    assert.ok(total !== undefined && total > 50 && total <= 100, 'two pages of users');
+    await page.click('nav a[data-view=users]');
+    await page.waitForSelector('#users-view button.more:not([hidden])');
+    await settled(page, apiCalls);
+    assert.equal(await page.locator('#users-table tbody tr').count(), 50);
+
+    await page.dblclick('#users-view button.more');
+    await page.waitForSelector('#users-view button.more', { state: 'hidden' });
+    await settled(page, apiCalls);
+    const ids = await page
+      .locator('#users-table tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+    assert.equal(new Set(ids).size, ids.length, 'a page was appended twice');
+    assert.equal(ids.length, total);
+    assert.deepEqual(problems, []);
+  });
 });
+
+/** Waits until no admin API call is under way and the page has handled the last answer. */
+async function settled(page: Page, calls: Set<Request>): Promise<void> {
+  await waitFor(() => calls.size === 0, { timeoutMs: 10_000, intervalMs: 20, what: 'the API calls to end' });
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+}
 
 /** Signs in with `key` and waits for the tab bar (the tab shown is the one in the URL's hash). */
 async function signIn(page: Page, key: string): Promise<void> {
