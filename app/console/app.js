@@ -46,6 +46,8 @@ function signedIn(yes) {
 function signOut(message) {
   session.clear();
   signedIn(false);
+  // The page is the next admin's: nothing of this session (an issued key, lists) may stay in it.
+  for (const controller of Object.values(controllers)) controller.clear();
   loginForm.reset();
   showError(loginForm, message ? { message } : null);
   $('#login-key').focus();

@@ -56,11 +56,21 @@ export function splitList(text) {
 /** An empty number field means "the default" (null). */
 export const numberOrNull = (value) => (value === '' ? null : Number(value));
 
-/** Shows an error in the form's `.error` line (the API's message names the field). */
+/**
+ * Shows an error in the form's `.error` line (the API's message names the field). An AbortError
+ * is a call of a session that has ended: the page was cleared, so nothing of it is shown.
+ */
 export function showError(container, err) {
+  if (err?.name === 'AbortError') return;
   const line = container.querySelector('.error');
   if (line) line.textContent = err ? err.message : '';
   if (err && !line) console.error(err);
+}
+
+/** Empties a form and its error line (on sign-out: nothing typed by one admin is left to the next). */
+export function resetForm(form) {
+  form.reset();
+  showError(form, null);
 }
 
 /** Runs `work` with the button disabled, showing a failure in `container`. */

@@ -42,6 +42,16 @@ export function createPager({ section, fetchPage, renderRow, columns, emptyText 
     }
   }
 
+  /** Empties the table and drops any load under way (on sign-out). */
+  function forget() {
+    generation++;
+    loading = false;
+    more.disabled = false;
+    more.hidden = true;
+    after = undefined;
+    clear(tbody);
+  }
+
   more.addEventListener('click', () => load(false));
-  return { reset: () => load(true) };
+  return { reset: () => load(true), clear: forget };
 }

@@ -327,7 +327,74 @@ describe('admin console in headless chromium', { skip }, () => {
     assert.equal(ids.length, total);
     assert.deepEqual(problems, []);
   });
+
+  it('forgets the session on sign-out: the issued key and every table', async () => {
+    const filled = {
+      upstream: '#upstream-table tbody tr',
+      usage: '#usage-totals strong',
+      requests: '#requests-table tbody tr',
+    };
+    for (const [view, selector] of Object.entries(filled)) {
+      await page.click(`nav a[data-view=${view}]`);
+      await page.locator(selector).first().waitFor();
+    }
+    await page.click('nav a[data-view=keys]');
+    await page.selectOption('#key-form select[name=user_id]', {
+      label: (await optionLabel(page, 'browser-user')) ?? '',
+    });
+    await page.fill('#key-form input[name=name]', 'left-behind');
+    await page.click('#key-form button[type=submit]');
+    await page.waitForSelector('#new-key:not([hidden])');
+    await page.locator('#keys-table tbody tr', { hasText: 'left-behind' }).waitFor();
+    await settled(page, apiCalls);
+    const shown = await leftovers(page);
+    assert.ok(shown.rows > 0 && shown.totals > 0 && shown.users > 0 && shown.newKey !== '', 'a full page');
+
+    await page.click('#logout'); // without clicking Done
+    await page.waitForSelector('#login-view:not([hidden])');
+    assert.deepEqual(await leftovers(page), NOTHING_LEFT, 'the next admin at this tab would see it');
+
+    await signIn(page, f.admin.key);
+    await page.click('nav a[data-view=keys]');
+    await page.locator('#keys-table tbody tr', { hasText: 'left-behind' }).waitFor();
+    assert.equal(await page.isVisible('#new-key'), false);
+    assert.equal(await page.inputValue('#new-key-value'), '');
+    assert.deepEqual(problems, []);
+  });
+
+  it('forgets the session when the server refuses the key, and says why', async () => {
+    const other = await f.stack.issueKey({ admin: true, username: 'second-admin' });
+    await page.click('#logout');
+    await signIn(page, other.key);
+    await page.click('nav a[data-view=users]');
+    await page.waitForSelector('#users-table tbody tr[data-username="root-admin"]');
+    await settled(page, apiCalls);
+    assert.equal((await f.call('DELETE', `/keys/${other.id}`)).status, 200);
+
+    await page.click('nav a[data-view=keys]'); // its first call is refused: 401
+    await page.waitForSelector('#login-form .error:has-text("Signed out")');
+    // The refusal's own reason, not that of a later call the view would have made without a key.
+    assert.equal(await page.textContent('#login-form .error'), 'Signed out: This API key has been revoked.');
+    await settled(page, apiCalls);
+    assert.deepEqual(await leftovers(page), NOTHING_LEFT);
+    assert.equal(await page.textContent('#key-form .error'), '', 'the refusal also shown in the form');
+    assert.deepEqual(problems, []);
+  });
 });
+
+const NOTHING_LEFT = { rows: 0, totals: 0, chart: 0, users: 0, newKey: '', newKeyHidden: true };
+
+/** What the page still holds of a session: table rows, usage, the user picker, an issued key. */
+async function leftovers(page: Page) {
+  return {
+    rows: await page.locator('main tbody tr').count(),
+    totals: await page.locator('#usage-totals > *').count(),
+    chart: await page.locator('#usage-chart > *').count(),
+    users: await page.locator('#key-form select[name=user_id] option').count(),
+    newKey: await page.inputValue('#new-key-value'),
+    newKeyHidden: (await page.getAttribute('#new-key', 'hidden')) !== null,
+  };
+}
 
 /** Waits until no admin API call is under way and the page has handled the last answer. */
 async function settled(page: Page, calls: Set<Request>): Promise<void> {

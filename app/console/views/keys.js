@@ -11,6 +11,7 @@ import {
   isoToLocal,
   localToIso,
   numberOrNull,
+  resetForm,
   row,
   showError,
   splitList,
@@ -138,10 +139,12 @@ export function keysView(section) {
   section.querySelector('#new-key-copy').addEventListener('click', () => {
     navigator.clipboard?.writeText(newKeyValue.value).catch(() => newKeyValue.select());
   });
-  section.querySelector('#new-key-done').addEventListener('click', () => {
-    newKeyValue.value = ''; // the key leaves the page once the admin has it
+  // The key leaves the page once the admin has it, or when the admin signs out.
+  const forgetNewKey = () => {
+    newKeyValue.value = '';
     newKey.hidden = true;
-  });
+  };
+  section.querySelector('#new-key-done').addEventListener('click', forgetNewKey);
 
   async function loadUsers() {
     const users = await listAll('/users');
@@ -158,6 +161,15 @@ export function keysView(section) {
     show: async () => {
       await busy(form, null, loadUsers);
       await pager.reset();
+    },
+    clear: () => {
+      pager.clear();
+      forgetNewKey();
+      dialog.close(); // a sign-out on a refused key may come with the editor open
+      editing = null;
+      resetForm(editForm);
+      resetForm(form);
+      clear(userSelect);
     },
   };
 }

@@ -1,6 +1,6 @@
 // The request log: newest first, filtered by key, user and dates; no bodies are ever stored.
 import { api } from '../api.js';
-import { formatNumber, formatTime, row } from '../dom.js';
+import { formatNumber, formatTime, resetForm, row } from '../dom.js';
 import { createPager } from '../pager.js';
 
 const DAY_MS = 86_400_000;
@@ -45,5 +45,12 @@ export function requestsView(section) {
     pager.reset();
   });
 
-  return { show: () => pager.reset() };
+  return {
+    show: () => pager.reset(),
+    clear: () => {
+      pager.clear();
+      resetForm(form);
+      filters = {};
+    },
+  };
 }

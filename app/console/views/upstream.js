@@ -1,6 +1,6 @@
 // Upstream keys: add (sealed server-side), list without the key, enable/disable, delete.
 import { api } from '../api.js';
-import { badge, busy, button, el, formatTime, row, splitList } from '../dom.js';
+import { badge, busy, button, el, formatTime, resetForm, row, splitList } from '../dom.js';
 import { createPager } from '../pager.js';
 
 export function upstreamView(section) {
@@ -92,5 +92,12 @@ export function upstreamView(section) {
     });
   });
 
-  return { show: () => pager.reset() };
+  return {
+    show: () => pager.reset(),
+    clear: () => {
+      pager.clear();
+      resetForm(form);
+      syncProvider();
+    },
+  };
 }

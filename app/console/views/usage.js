@@ -1,7 +1,7 @@
 // Usage: totals, a per-day chart and a table grouped by day, model, key or user.
 import { api } from '../api.js';
 import { renderBarChart } from '../chart.js';
-import { busy, clear, el, emptyRow, formatNumber, row } from '../dom.js';
+import { busy, clear, el, emptyRow, formatNumber, resetForm, row } from '../dom.js';
 
 const DAY_MS = 86_400_000;
 const day = (date) => date.toISOString().slice(0, 10);
@@ -24,9 +24,13 @@ export function usageView(section) {
   const groupHeader = section.querySelector('#usage-table th.group-name');
   let last = null;
 
-  const today = new Date();
-  form.elements.to.value = day(today);
-  form.elements.from.value = day(new Date(today.getTime() - 29 * DAY_MS));
+  // The last 30 days, up to today.
+  const defaultRange = () => {
+    const today = new Date();
+    form.elements.to.value = day(today);
+    form.elements.from.value = day(new Date(today.getTime() - 29 * DAY_MS));
+  };
+  defaultRange();
 
   function drawChart() {
     if (!last) return;
@@ -84,5 +88,15 @@ export function usageView(section) {
   form.elements.metric.addEventListener('change', drawChart);
   window.addEventListener('resize', drawChart);
 
-  return { show: load };
+  return {
+    show: load,
+    clear: () => {
+      last = null;
+      clear(totals);
+      clear(chart);
+      clear(tbody);
+      resetForm(form);
+      defaultRange();
+    },
+  };
 }

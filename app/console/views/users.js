@@ -1,6 +1,6 @@
 // Users: create, list, disable/enable, grant/remove admin.
 import { api } from '../api.js';
-import { badge, busy, button, formatTime, row } from '../dom.js';
+import { badge, busy, button, formatTime, resetForm, row } from '../dom.js';
 import { createPager } from '../pager.js';
 
 export function usersView(section) {
@@ -60,5 +60,11 @@ export function usersView(section) {
     });
   });
 
-  return { show: () => pager.reset() };
+  return {
+    show: () => pager.reset(),
+    clear: () => {
+      pager.clear();
+      resetForm(form);
+    },
+  };
 }
