@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { loadConfig } from '../../app/src/config/index.ts';
 import { createPool } from '../../app/src/db/pool.ts';
@@ -21,6 +22,8 @@ export interface InProcessApp {
   port: number;
   services: Services;
   registry: Registry;
+  /** The app's Redis connection (to hold or fail its rate-limit calls, see redis-gate.ts). */
+  redis: Redis;
   /**
    * Runs now the bookkeeping of the requests answered so far (access lines, request metrics, usage
    * rows into the buffer, token settlements), which the app batches for up to 10 ms after a response.
@@ -75,6 +78,7 @@ export async function startAppInProcess(
     port,
     services,
     registry,
+    redis,
     settle,
     logText: () => {
       settle();

@@ -9,6 +9,7 @@ import { type AppProcess, type InProcessApp, startApp, startAppInProcess } from 
 import { waitFor } from '../helpers/processes.ts';
 import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
+import { rowsOnceThere, usageRows } from '../helpers/usage-rows.ts';
 
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Tell me something.' }] };
 
@@ -24,21 +25,6 @@ async function post(url: string, key: string, body: unknown = CHAT, signal?: Abo
     headers: res.headers,
     body: (await res.json()) as { error: { type: string; code: string; message: string } },
   };
-}
-
-async function usageRows(stack: TestStack, keyId: number) {
-  const { rows } = await stack.db.query(
-    `SELECT request_id, route, model, prompt_tokens, completion_tokens, total_tokens, estimated, status_code,
-            stream, upstream_key_id, error_code FROM usage_logs WHERE api_key_id = $1 ORDER BY created_at`,
-    [keyId],
-  );
-  return rows;
-}
-
-/** The key's usage rows, once there are `count` of them (they are written in batches). */
-async function rowsOnceThere(stack: TestStack, keyId: number, count: number, what: string) {
-  await waitFor(async () => (await usageRows(stack, keyId)).length === count, { timeoutMs: 3_000, what });
-  return usageRows(stack, keyId);
 }
 
 /** A chat stream through `url` that the fake holds after its first event, which has arrived. */

@@ -3,8 +3,11 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_ANSWER } from '../fake-upstream/index.ts';
 import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
+import { waitFor } from '../helpers/processes.ts';
+import { gate } from '../helpers/redis-gate.ts';
 import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
+import { rowsOnceThere } from '../helpers/usage-rows.ts';
 
 const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true };
 
@@ -15,7 +18,7 @@ describe('proxy: streaming', () => {
 
   before(async () => {
     stack = await startStack({ upstreamKeys: ['sk-upstream-stream-1'] });
-    app = await startAppInProcess(stack.env);
+    app = await startAppInProcess(stack.env, { usageFlushMs: 50 });
     auth = { authorization: `Bearer ${(await stack.issueKey()).key}` };
   });
   after(async () => {
@@ -65,6 +68,37 @@ describe('proxy: streaming', () => {
     assert.equal(aborted.outcome, 'aborted');
     latch.release();
   });
+
+  for (const stream of [true, false]) {
+    it(`${stream ? 'a stream' : 'a JSON request'} whose client left while its rate limit was checked is not forwarded`, async () => {
+      // A key of its own (60 rpm by default): every request asks Redis, whose call is held.
+      const { key, id } = await stack.issueKey();
+      const gcra = gate(app.redis, 'gpGcra');
+      gcra.hold();
+      const seen = stack.fake.requests.length;
+      const req = request(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      });
+      req.on('error', () => {});
+      req.end(JSON.stringify({ ...CHAT, stream }));
+      try {
+        await waitFor(() => gcra.held === 1, { what: 'the rate-limit call held' });
+        req.destroy();
+        // Time for the proxy to see the connection close while it still waits for Redis.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } finally {
+        gcra.release();
+      }
+      const [row] = await rowsOnceThere(stack, id, 1, 'row of the request whose client left');
+      assert.equal(row.status_code, 499);
+      assert.equal(row.error_code, 'client_closed');
+      assert.equal(row.upstream_key_id, null, 'no upstream key was asked');
+      assert.equal(row.total_tokens, 0);
+      assert.equal(stack.fake.requests.length, seen, 'the upstream got no request');
+      await waitFor(() => app.services.inFlight.count === 0, { what: 'no request left running' });
+    });
+  }
 
   it('an upstream failure mid-stream gives one error event and no [DONE]', async () => {
     stack.fake.setKeyBehavior(

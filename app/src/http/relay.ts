@@ -62,6 +62,7 @@ export function relayEventStream(
     };
     const finish = (outcome: StreamOutcome) => {
       finished = true;
+      res.off('close', later);
       resolve(outcome);
     };
     // What one read of the upstream socket brought (undici parses it in one go, a chunk per
@@ -70,6 +71,14 @@ export function relayEventStream(
     const forward = () => {
       scheduled = false;
       if (finished) return;
+      if (res.destroyed) {
+        // The client is gone, whether or not anyone aborted yet: a write would only be buffered,
+        // and a paused upstream would wait for a 'drain' that never comes (undici's body timeout
+        // does not run while paused), holding the request and its upstream connection open.
+        abort.abort();
+        body.cancel(new Error('the client is gone'));
+        return finish({ completed: false, clientGone: true });
+      }
       let out: Buffer | string = '';
       try {
         const chunk = arrived.length === 1 ? (arrived[0] as Buffer) : Buffer.concat(arrived);
@@ -110,6 +119,8 @@ export function relayEventStream(
       scheduled = true;
       queueMicrotask(forward);
     };
+    // A client that leaves is noticed even while nothing arrives from the upstream (or it is paused).
+    res.once('close', later);
     body.attach({
       data(chunk) {
         arrived.push(chunk);

@@ -32,6 +32,29 @@ export interface ProxyDeps {
  * `deployment` is set on the Azure-style routes.
  */
 export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Operation, deployment?: string) {
+  // The client is followed from the start: one that leaves while its key, body or rate limit is
+  // still being looked at (Redis may take up to its command timeout) is never forwarded, and one
+  // that leaves later cancels the upstream request at once.
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) abort.abort();
+  };
+  if (ctx.res.destroyed) abort.abort();
+  else ctx.res.once('close', onClose);
+  try {
+    await proxy(ctx, deps, operation, deployment, abort);
+  } finally {
+    ctx.res.off('close', onClose);
+  }
+}
+
+async function proxy(
+  ctx: Context,
+  deps: ProxyDeps,
+  operation: Operation,
+  deployment: string | undefined,
+  abort: AbortController,
+): Promise<void> {
   const body = await readJsonBody(ctx, deps.maxBodyBytes);
   const promptEstimate = estimatePromptTokens(body.raw);
   ctx.state.promptEstimate = promptEstimate;
@@ -42,6 +65,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     promptEstimate + completionBudget(operation, body.json, deps.defaultCompletionTokens),
   );
   if (limited !== undefined) await limited;
+  if (abort.signal.aborted) throw new ClientGoneError();
 
   const valid = validateBody(operation, body.json, deployment !== undefined);
   const key = ctx.state.apiKey as ApiKeyIdentity;
@@ -67,42 +91,33 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
   const raw = askUsage?.body ?? (json === body.json ? body.raw : Buffer.from(JSON.stringify(json)));
 
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!ctx.res.writableFinished) abort.abort();
-  };
-  ctx.res.once('close', onClose);
-  try {
-    const answer = await deps.forwarder.forward({
-      operation,
-      model,
-      body: raw,
-      method: 'POST',
-      accept: valid.stream ? 'text/event-stream' : 'application/json',
-      buffer: !valid.stream,
-      signal: abort.signal,
-    });
-    ctx.state.upstreamKeyId = answer.key.id;
-    ctx.state.attempts = answer.attempts;
-    if (!Buffer.isBuffer(answer.body) && answer.eventStream && tracker) {
-      const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
-      const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
-      ctx.state.streamOutcome = outcome;
-      ctx.state.clientGone = outcome.clientGone;
-      ctx.state.usage = tracker.usage;
-      ctx.state.completionEstimate = tracker.contentEvents;
-      return;
-    }
-    const buffered = Buffer.isBuffer(answer.body) ? answer.body : await readRest(answer.body, abort.signal);
-    ctx.status = answer.status;
-    setHeaders(ctx, answer.clientHeaders);
-    ctx.body = buffered;
-    ctx.state.completionBody = buffered;
-    // Read by the usage recorder once the response is out.
-    if (answer.status < 300) ctx.state.usageBody = buffered;
-  } finally {
-    ctx.res.off('close', onClose);
+  const answer = await deps.forwarder.forward({
+    operation,
+    model,
+    body: raw,
+    method: 'POST',
+    accept: valid.stream ? 'text/event-stream' : 'application/json',
+    buffer: !valid.stream,
+    signal: abort.signal,
+  });
+  ctx.state.upstreamKeyId = answer.key.id;
+  ctx.state.attempts = answer.attempts;
+  if (!Buffer.isBuffer(answer.body) && answer.eventStream && tracker) {
+    const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
+    const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
+    ctx.state.streamOutcome = outcome;
+    ctx.state.clientGone = outcome.clientGone;
+    ctx.state.usage = tracker.usage;
+    ctx.state.completionEstimate = tracker.contentEvents;
+    return;
   }
+  const buffered = Buffer.isBuffer(answer.body) ? answer.body : await readRest(answer.body, abort.signal);
+  ctx.status = answer.status;
+  setHeaders(ctx, answer.clientHeaders);
+  ctx.body = buffered;
+  ctx.state.completionBody = buffered;
+  // Read by the usage recorder once the response is out.
+  if (answer.status < 300) ctx.state.usageBody = buffered;
 }
 
 /** Of the models a deployment serves, the first the key may use (else the first: refused). */
