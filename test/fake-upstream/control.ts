@@ -10,6 +10,11 @@ export type KeyBehavior =
   | { kind: 'insufficient_quota' }
   /** 403: unsupported region (OpenAI) / key-based auth disabled on the resource (Azure). */
   | { kind: 'forbidden' }
+  /**
+   * OpenAI: 403 model_not_found, the key's project may not use the requested model (other models
+   * still work). Azure has no such answer (a deployment serves one model): 404 DeploymentNotFound.
+   */
+  | { kind: 'model_no_access' }
   /** 400: invalid_prompt (OpenAI) / content_filter with innererror (Azure). */
   | { kind: 'content_filter' }
   | { kind: 'server_error' }

@@ -88,6 +88,15 @@ export const openaiErrors = {
       null,
       'unsupported_country_region_territory',
     ),
+  /** The key's project may not use `model` (project model limits): 403, though the code says not found. */
+  projectModelAccess: (project: string, model: string): ErrorReply =>
+    openai(
+      403,
+      `Project \`${project}\` does not have access to model \`${model}\``,
+      'invalid_request_error',
+      null,
+      'model_not_found',
+    ),
   invalidPrompt: (): ErrorReply =>
     openai(
       400,

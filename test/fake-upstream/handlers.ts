@@ -73,6 +73,10 @@ function behaviorError(
       return ctx.azure ? azureErrors.quotaExceeded() : openaiErrors.insufficientQuota();
     case 'forbidden':
       return ctx.azure ? azureErrors.forbidden() : openaiErrors.forbidden();
+    case 'model_no_access':
+      return ctx.azure
+        ? azureErrors.deploymentNotFound()
+        : openaiErrors.projectModelAccess(ctx.state.project, model);
     case 'content_filter':
       return ctx.azure ? azureErrors.contentFilter() : openaiErrors.invalidPrompt();
     case 'server_error':

@@ -188,6 +188,14 @@ describe('proxy: the contract error table', () => {
     const filtered = await call(url, { headers: bearer(key) });
     assert.equal(filtered.status, 400);
     assert.equal(stack.fake.requests.length, 2);
+    // A 403 refusing the model, not the key (the key's project may not use it).
+    for (const k of UP) stack.fake.setKeyBehavior(k, 'model_no_access', { times: 1 });
+    const refused = await call(url, { headers: bearer(key) });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'model_not_found');
+    assert.match(refused.body.error.message, /does not have access to model `gpt-4o`/);
+    assert.equal(stack.fake.requests.length, 3);
+    stack.fake.clearKeyBehaviors();
     const { rows } = await stack.db.query('SELECT failure_count, status FROM upstream_keys');
     assert.ok(rows.every((row) => row.failure_count === 0 && row.status === 'active'));
   });

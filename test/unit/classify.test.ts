@@ -49,6 +49,39 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
       openaiErrors.overloaded(),
       { kind: 'upstream_failure', reason: '503 server_error', timeout: false },
     ],
+    [
+      "OpenAI 403 model_not_found: the key's project may not use the model",
+      openaiErrors.projectModelAccess('proj_abc', 'gpt-4.1'),
+      { kind: 'client_error' },
+    ],
+    [
+      'OpenAI 403: the model needs a verified organization',
+      {
+        status: 403,
+        headers: {},
+        body: JSON.stringify({
+          error: {
+            message:
+              'Your organization must be verified to use the model `gpt-image-1`. Please go to: https://platform.openai.com/settings/organization/general and click on Verify Organization. If you just verified, it can take up to 15 minutes for access to propagate.',
+            type: 'invalid_request_error',
+            param: null,
+            code: null,
+          },
+        }),
+      },
+      { kind: 'client_error' },
+    ],
+    [
+      'Azure 403 network rules',
+      {
+        status: 403,
+        headers: {},
+        body: JSON.stringify({
+          error: { code: '403', message: 'Access denied due to Virtual Network/Firewall rules.' },
+        }),
+      },
+      { kind: 'key_disabled', reason: '403 unauthorized' },
+    ],
     ['OpenAI 400 invalid prompt', openaiErrors.invalidPrompt(), { kind: 'client_error' }],
     ['OpenAI 400 missing param', openaiErrors.missingParam('messages'), { kind: 'client_error' }],
     ['OpenAI 404 model not found', openaiErrors.modelNotFound('gpt-9'), { kind: 'client_error' }],

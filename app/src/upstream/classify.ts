@@ -4,7 +4,10 @@
  */
 export type Outcome =
   | { kind: 'success' }
-  /** The client's mistake as the upstream judged it (400/404/422…): sent back unchanged, key untouched. */
+  /**
+   * The client's mistake as the upstream judged it (400/404/422…, a 403 refusing the model): sent
+   * back unchanged, key untouched.
+   */
   | { kind: 'client_error' }
   /** The key is unusable until a probe shows otherwise (401, 403, exhausted quota). */
   | { kind: 'key_disabled'; reason: string }
@@ -75,6 +78,18 @@ export function retryAfterMs(headers: UpstreamAnswer['headers'], now = Date.now(
   return DEFAULT_COOLDOWN_MS;
 }
 
+/**
+ * A 403 that refuses the model, not the key: OpenAI's `model_not_found` when the key's project may
+ * not use that model ("Project `proj_…` does not have access to model `gpt-4.1`"), and its refusal
+ * of a model that needs a verified organization. The key still serves every other model, so it
+ * must not be disabled for everyone; the answer goes back to the client as it came. The other
+ * 403s (a region not supported, key auth disabled on an Azure resource, its network rules, its
+ * quota) refuse the key whatever the model, and disable it.
+ */
+function modelScoped(code: string | undefined, message: string | undefined): boolean {
+  return code === 'model_not_found' || /\bmust be verified to use the model\b/i.test(message ?? '');
+}
+
 /** Classifies one upstream HTTP answer. */
 export function classifyAnswer(answer: UpstreamAnswer): Outcome {
   const { status } = answer;
@@ -84,6 +99,7 @@ export function classifyAnswer(answer: UpstreamAnswer): Outcome {
   if (code === 'insufficient_quota' || (status === 403 && /\bquota\b/i.test(message ?? ''))) {
     return { kind: 'key_disabled', reason: QUOTA_REASON };
   }
+  if (status === 403 && modelScoped(code, message)) return { kind: 'client_error' };
   if (status === 401 || status === 403) {
     return {
       kind: 'key_disabled',
