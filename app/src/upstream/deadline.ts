@@ -10,10 +10,12 @@ export class Deadline {
   readonly #controller = new AbortController();
   readonly #client: AbortSignal;
   readonly #timer: NodeJS.Timeout;
+  readonly #endsAt: number;
   #expired = false;
 
   constructor(client: AbortSignal, ms: number) {
     this.#client = client;
+    this.#endsAt = performance.now() + ms;
     if (client.aborted) this.#controller.abort(client.reason);
     else client.addEventListener('abort', this.#onClientAbort, { once: true });
     this.#timer = setTimeout(() => {
@@ -25,6 +27,11 @@ export class Deadline {
 
   get signal(): AbortSignal {
     return this.#controller.signal;
+  }
+
+  /** What is left of the time budget, in ms. */
+  get remainingMs(): number {
+    return Math.max(0, this.#endsAt - performance.now());
   }
 
   /** The time budget ran out (as opposed to the client leaving). */

@@ -59,6 +59,14 @@ export interface ForwardRequest {
 const ERROR_BODY_LIMIT = 64 * 1024;
 
 /**
+ * A failover attempt is started only while at least this share of the total budget is left (66 s
+ * of the default 330 s). After an attempt that waited out the headers timeout (300 s) only 30 s
+ * are left: too little for a completion that slow, which a second key would generate, and bill,
+ * only to be cut off. A stream needs only its first bytes within the budget; a fifth is plenty.
+ */
+const MIN_FAILOVER_SHARE = 0.2;
+
+/**
  * Sends a request upstream through keep-alive connection pools, failing over to another key on
  * a failure that happens before anything reached the client: bounded attempts within a total
  * deadline. Each answer is classified and reported to the pool. Returns what to relay, or
@@ -108,9 +116,11 @@ export class Forwarder {
       const tries = selection.candidates.slice(0, this.#t.maxAttempts);
       for (const [i, candidate] of tries.entries()) {
         if (budget.signal.aborted) break;
+        if (i > 0 && budget.remainingMs < this.#t.totalMs * MIN_FAILOVER_SHARE) break;
         const result = await this.#attempt(candidate, req, budget.signal);
         if (req.signal.aborted) throw new ClientGoneError(candidate.key.id);
-        this.#pool.report(candidate.key.id, result.outcome);
+        // An attempt our own deadline cut off says nothing against its key.
+        if (!result.cutOff) this.#pool.report(candidate.key.id, result.outcome);
         if (result.relay) {
           // The total budget covers getting an answer; a body still to be read (a stream) is
           // bounded by undici's body timeout instead, and still follows the client until it closes.
@@ -133,7 +143,7 @@ export class Forwarder {
     candidate: Candidate,
     req: ForwardRequest,
     signal: AbortSignal,
-  ): Promise<{ outcome: Outcome; relay?: Omit<Relayable, 'attempts'> }> {
+  ): Promise<{ outcome: Outcome; relay?: Omit<Relayable, 'attempts'>; cutOff?: true }> {
     const options: Dispatcher.DispatchOptions = {
       origin: candidate.target.origin,
       path: candidate.target.path,
@@ -154,7 +164,9 @@ export class Forwarder {
         streamSuccess: !req.buffer,
       });
     } catch (err) {
-      return { outcome: classifyTransportError(signal.aborted ? timeoutLike(err) : err) };
+      // Aborted by the budget's signal: the deadline (the client's leaving is the caller's to see).
+      if (signal.aborted) return { outcome: classifyTransportError(timeoutLike(err)), cutOff: true };
+      return { outcome: classifyTransportError(err) };
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {
       return { outcome: { kind: 'success' }, relay: relayable(candidate.key, res) };
