@@ -208,6 +208,19 @@ export const azureErrors = {
     ),
   resourceNotFound: (): ErrorReply => azure(404, '404', 'Resource not found'),
   apiVersionNotSupported: (): ErrorReply => azure(400, 'BadRequest', 'API version not supported'),
+  /** A body field the api-version does not know (`stream_options` before 2024-09-01-preview). */
+  unrecognizedArgument: (field: string): ErrorReply => ({
+    status: 400,
+    headers: {},
+    body: {
+      error: {
+        message: `Unrecognized request argument supplied: ${field}. Please contact us through an Azure support request at: https://go.microsoft.com/fwlink/?linkid=2213926 for further questions.`,
+        type: 'invalid_request_error',
+        param: null,
+        code: null,
+      },
+    },
+  }),
   apiVersionNotAllowedOnV1: (): ErrorReply =>
     azure(400, 'BadRequest', 'api-version query parameter is not allowed when using /v1 path'),
   serverError: (): ErrorReply =>

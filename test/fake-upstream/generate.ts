@@ -85,6 +85,11 @@ export async function buildReply(
   const asked = body.stream === true;
   const stream = asked && !ctx.ignoreStream;
   const hasStreamOptions = body.stream_options !== undefined && body.stream_options !== null;
+  // Azure's dated versions learnt `stream_options` in 2024-09-01-preview (GA: 2024-10-21).
+  const version = ctx.rec.query['api-version'] ?? '';
+  if ('stream_options' in body && ctx.rec.surface === 'azure-deployments' && version < '2024-09-01') {
+    return sendError(ctx, azureErrors.unrecognizedArgument('stream_options'));
+  }
   if (hasStreamOptions && !asked && (endpoint === 'chat' || endpoint === 'completions')) {
     return sendError(ctx, openaiErrors.streamOptionsWithoutStream());
   }

@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { parseDeployments } from '../../app/src/upstream/deployments.ts';
 import { type InProcessApp, startApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
+import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
+import { rowsOnceThere } from '../helpers/usage-rows.ts';
 
 const CHAT = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
 
@@ -253,6 +255,29 @@ describe('upstream key pool: Azure', () => {
       app = undefined;
     });
   }
+
+  it('an api-version without stream_options: streams are not asked for usage, a client asking gets its 400', async () => {
+    app = await startAppInProcess(
+      { ...stack.env, UPSTREAM_TYPE: 'azure', AZURE_API_VERSION: '2024-06-01' },
+      { usageFlushMs: 50 },
+    );
+    const { key, id } = await stack.issueKey({ models: ['gpt-4o'] });
+    stack.fake.clearRequests();
+    const stream = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true };
+    const res = await openSse(`${app.url}/v1/chat/completions`, { authorization: `Bearer ${key}` }, stream);
+    assert.equal(res.status, 200);
+    assert.equal((await res.rest()).at(-1), 'data: [DONE]');
+    assert.equal(stack.fake.requests[0]?.body?.stream_options, undefined);
+    const [row] = await rowsOnceThere(stack, id, 1, 'row of the stream');
+    assert.equal(row.status_code, 200);
+    assert.equal(row.estimated, true, 'no usage reported: counted locally');
+    // The client's own stream_options goes as sent: the version refuses it, the client is told.
+    const own = { ...stream, stream_options: { include_usage: false } };
+    assert.equal(await chat(app.url, key, JSON.stringify(own)), 400);
+    assert.deepEqual(stack.fake.requests[1]?.body?.stream_options, { include_usage: false });
+    await app.stop();
+    app = undefined;
+  });
 
   it("the app's own Azure-style routes: each operation reaches its deployment, with an api-key", async () => {
     app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure' });

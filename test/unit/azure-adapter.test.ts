@@ -25,6 +25,18 @@ describe('AzureAdapter', () => {
     });
   });
 
+  it('marks the dated versions that refuse stream_options (before 2024-09-01-preview)', () => {
+    const refuses = (version: string) =>
+      new AzureAdapter(version).target('chat/completions', 'gpt-4o', key, body)?.refusesStreamOptions ===
+      true;
+    for (const version of ['2023-05-15', '2024-02-01', '2024-06-01', '2024-08-01-preview']) {
+      assert.equal(refuses(version), true, version);
+    }
+    for (const version of ['2024-09-01-preview', '2024-10-21', '2025-04-01-preview', 'v1']) {
+      assert.equal(refuses(version), false, version);
+    }
+  });
+
   it('maps the OpenAI spelling of a bare deployment name', () => {
     const t = new AzureAdapter('2024-10-21').target('chat/completions', 'gpt-3.5-turbo', key, body);
     assert.equal(t?.path, '/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21');

@@ -323,6 +323,23 @@ describe('fake upstream', () => {
       assert.equal(missing.status, 404);
       assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'DeploymentNotFound');
 
+      // stream_options is unknown to dated versions before 2024-09-01-preview.
+      const streamed = { messages, stream: true, stream_options: { include_usage: true } };
+      for (const [version, status] of [
+        ['2024-06-01', 400],
+        ['2024-08-01-preview', 400],
+        ['2024-09-01-preview', 200],
+        ['2024-10-21', 200],
+      ] as const) {
+        const r = await azureFetch(
+          `/openai/deployments/gpt-4o/chat/completions?api-version=${version}`,
+          streamed,
+        );
+        assert.equal(r.status, status, version);
+        const text = await r.text();
+        if (status === 400) assert.match(text, /Unrecognized request argument supplied: stream_options/);
+      }
+
       fake.setKeyBehavior('azure-bad', 'invalid_key');
       const denied = await azureFetch(
         '/openai/deployments/gpt-4o/embeddings?api-version=2024-10-21',

@@ -10,9 +10,13 @@ import type { Operation, ProviderAdapter, UpstreamKey, UpstreamTarget } from './
 export class AzureAdapter implements ProviderAdapter {
   readonly provider = 'azure' as const;
   readonly #apiVersion: string;
+  readonly #streamOptions: boolean;
 
   constructor(apiVersion: string) {
     this.#apiVersion = apiVersion;
+    // `stream_options` came with 2024-09-01-preview; the first GA version with it is 2024-10-21
+    // (none came between). Dated versions compare as text.
+    this.#streamOptions = apiVersion === 'v1' || apiVersion.slice(0, 10) >= STREAM_OPTIONS_SINCE;
   }
 
   servedModels(key: UpstreamKey): string[] {
@@ -51,9 +55,13 @@ export class AzureAdapter implements ProviderAdapter {
       };
     }
     const path = `${base}/openai/deployments/${encodeURIComponent(deployment)}/${operation}?${version}`;
-    return { origin: url.origin, path, headers };
+    return this.#streamOptions
+      ? { origin: url.origin, path, headers }
+      : { origin: url.origin, path, headers, refusesStreamOptions: true };
   }
 }
+
+const STREAM_OPTIONS_SINCE = '2024-09-01';
 
 /** The deployment serving `model`: one listing the model, else one named like it. */
 export function findDeployment(deployments: readonly AzureDeployment[], model: string): string | undefined {

@@ -46,6 +46,11 @@ export interface ForwardRequest {
   operation: Operation;
   model: string | undefined;
   body: Buffer | undefined;
+  /**
+   * The client's body as it came (model aside), when `body` adds a usage request to it: for the
+   * upstreams that refuse `stream_options` (see UpstreamTarget).
+   */
+  plainBody?: Buffer;
   method: 'GET' | 'POST';
   accept: string;
   /** Read a 2xx body whole inside the attempt, so a failure while reading still fails over. */
@@ -155,7 +160,9 @@ export class Forwarder {
         'accept-encoding': 'identity',
         'user-agent': 'gpt-proxy',
       },
-      body: candidate.target.body ?? req.body,
+      body:
+        candidate.target.body ??
+        (candidate.target.refusesStreamOptions && req.plainBody ? req.plainBody : req.body),
     };
     let res: UpstreamAnswer;
     try {

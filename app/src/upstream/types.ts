@@ -22,6 +22,12 @@ export interface UpstreamTarget {
   headers: Record<string, string>;
   /** The body to send when the provider needs it changed (e.g. Azure v1 names the deployment as model). */
   body?: Buffer;
+  /**
+   * The upstream refuses `stream_options` (Azure API versions before 2024-09-01-preview answer 400
+   * "Unrecognized request argument"): it gets the client's body without the usage request the
+   * proxy added.
+   */
+  refusesStreamOptions?: true;
 }
 
 /** Builds requests for one provider: OpenAI and Azure differ only in URL, auth header and version. */

@@ -82,19 +82,21 @@ async function proxy(
     });
   }
   // The Azure surface names the model in the path (an OpenAI upstream needs it in the body), and
-  // chat/completions streams are asked to report usage.
+  // chat/completions streams are asked to report usage, except by an upstream that refuses to be
+  // asked: it gets the client's body as it came, and the row is an estimate.
   const json = body.json.model === model ? body.json : { ...body.json, model };
+  const plain = json === body.json ? body.raw : Buffer.from(JSON.stringify(json));
   const askUsage =
     valid.stream && operation !== 'responses'
       ? withUsageRequested(json, json === body.json ? body.raw : undefined)
       : undefined;
   const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
-  const raw = askUsage?.body ?? (json === body.json ? body.raw : Buffer.from(JSON.stringify(json)));
 
   const answer = await deps.forwarder.forward({
     operation,
     model,
-    body: raw,
+    body: askUsage?.body ?? plain,
+    plainBody: askUsage ? plain : undefined,
     method: 'POST',
     accept: valid.stream ? 'text/event-stream' : 'application/json',
     buffer: !valid.stream,
