@@ -127,6 +127,10 @@ describe('proxy: the contract error table', () => {
       assertError(r, 400, 'invalid_request');
       assert.equal(r.body.error.param, param, body);
     }
+    // OpenAI documents stream as boolean or null: null asks for no stream.
+    const nullStream = await call(url, { headers: h, body: JSON.stringify({ ...CHAT, stream: null }) });
+    assert.equal(nullStream.status, 200, JSON.stringify(nullStream.body));
+    assert.equal(nullStream.body.object, 'chat.completion');
     const emb = await call(`${app.url}/v1/embeddings`, {
       headers: h,
       body: '{"model":"text-embedding-3-small"}',

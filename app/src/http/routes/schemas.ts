@@ -8,7 +8,8 @@ import type { Operation } from '../../upstream/types.ts';
 const model = z
   .string({ error: "'model' is required and must be a string" })
   .min(1, "'model' must not be empty");
-const stream = z.boolean({ error: "'stream' must be true or false" }).optional();
+// OpenAI documents `stream` as boolean or null; null is false.
+const stream = z.boolean({ error: "'stream' must be true, false or null" }).nullable().optional();
 const textOrList = (field: string) =>
   z.union([z.string(), z.array(z.unknown()).min(1)], {
     error: `'${field}' is required: a string or a non-empty array`,
