@@ -182,6 +182,13 @@ for (const [name, startBackend] of [
     });
 
     if (name === 'the real app') {
+      test("the app's X-Accel-Buffering: no reaches the client, for a buffering proxy in front", async () => {
+        const stream = await post();
+        await stream.ended;
+        assert.equal(stream.status, 200);
+        assert.equal(stream.headers['x-accel-buffering'], 'no');
+      });
+
       test("the app adopts nginx's X-Request-Id: response, app log and access log agree", async () => {
         const stream = await post();
         await stream.ended;
