@@ -121,6 +121,25 @@ describe('certd: a certificate through HTTP-01, served by nginx', { timeout: 120
     );
     assert.equal(ca.orderCount(), orders);
   });
+
+  it('issue-cert replaces a certificate another ACME directory issued, then finds its own in place', async () => {
+    // certd, on the first directory, is stopped so that it does not take the certificate back.
+    await certd?.stop();
+    certd = undefined;
+    const first = await caIssued();
+    const orders = ca.orderCount();
+    // The same pebble by another name: another directory, as from letsencrypt-staging to letsencrypt.
+    const other = { ...env, ACME_DIRECTORY: ca.directoryUrl.replace('127.0.0.1', 'localhost') };
+    const run = await runScript('issue-cert', ['--timeout', '60'], other);
+    assert.equal(run.code, 0, run.stderr);
+    const second = await caIssued();
+    assert.ok(second && first && second.serial !== first.serial, 'a new certificate');
+    assert.match(run.stdout, new RegExp(`\\(CA-issued\\): serial ${second.serial}, `));
+    assert.equal(ca.orderCount(), orders + 1);
+    const again = await runScript('issue-cert', ['--timeout', '10'], other);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(ca.orderCount(), orders + 1, 'nothing ordered for its own certificate');
+  });
 });
 
 describe('certd and issue-cert with ACME_DIRECTORY=self-signed', { timeout: 60_000 }, () => {

@@ -26,6 +26,7 @@ const D = 'api.example.com';
 const HOUR = 3_600_000;
 const t0 = new Date('2030-01-01T00:00:00Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);
+const ISSUED = { serial: '03A1', directoryUrl: LE };
 const policy = { minMs: 60_000, maxMs: 6 * HOUR };
 
 describe('backoff', () => {
@@ -134,8 +135,11 @@ describe('ledger', () => {
     assert.equal(ledger.backoffUntil, at(HOUR).toISOString());
     assert.equal(ledger.caRetryAfter, at(HOUR).toISOString());
     assert.equal(ledger.lastError, '429');
-    const cleared = recordSuccess(ledger, D, at(2 * HOUR));
+    const cleared = recordSuccess(ledger, D, at(2 * HOUR), ISSUED);
     assert.equal(cleared.consecutiveFailures, 0);
+    assert.deepEqual(cleared.issued, ISSUED);
+    const failedLater = recordFailure(cleared, D, { reason: 'unreachable', message: 'x' }, policy, t0);
+    assert.deepEqual(failedLater.issued, ISSUED, 'a failed order leaves the certificate in place');
     assert.equal(cleared.backoffUntil, undefined);
     assert.equal(cleared.lastSuccessAt, at(2 * HOUR).toISOString());
     assert.equal(cleared.attempts.length, 3);
@@ -175,10 +179,11 @@ describe('ledger', () => {
     registerTempDir(dir);
     const path = join(dir, 'orders.json');
     assert.deepEqual(await readLedger(path), emptyLedger());
-    const old = recordSuccess(emptyLedger(), D, t0);
-    await writeLedger(path, recordSuccess(old, D, at(9 * 24 * HOUR)), at(9 * 24 * HOUR));
+    const old = recordSuccess(emptyLedger(), D, t0, undefined);
+    await writeLedger(path, recordSuccess(old, D, at(9 * 24 * HOUR), ISSUED), at(9 * 24 * HOUR));
     const back = await readLedger(path);
     assert.equal(back.attempts.length, 1);
+    assert.deepEqual(back.issued, ISSUED);
     assert.equal(back.lastSuccessAt, at(9 * 24 * HOUR).toISOString());
     assert.match(readFileSync(path, 'utf8'), /"attempts"/);
     writeFileSync(path, '{not json');

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { configureAcmeHttp } from '../../app/src/certs/acme-http.ts';
+import { emptyLedger, recordSuccess, writeLedger } from '../../app/src/certs/ledger.ts';
 import { DirLock } from '../../app/src/certs/lock.ts';
 import { CertManager } from '../../app/src/certs/manager.ts';
 import { CertStore } from '../../app/src/certs/store.ts';
@@ -125,6 +126,14 @@ describe('CertManager, a corrupt or mismatched live/', () => {
   });
 });
 
+const STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
+
+/** The order record as certd leaves it after installing certificate `serial` from `directoryUrl`. */
+async function recordIssuer(manager: CertManager, serial: string, directoryUrl: string) {
+  const ledger = recordSuccess(emptyLedger(), DOMAIN, new Date(), { serial, directoryUrl });
+  await writeLedger(manager.ledgerPath, ledger, new Date());
+}
+
 function window(daysLeft = 60) {
   const now = Date.now();
   return { notBefore: new Date(now - (90 - daysLeft) * DAY), notAfter: new Date(now + daysLeft * DAY) };
@@ -132,13 +141,46 @@ function window(daysLeft = 60) {
 
 describe('CertManager, ACME', () => {
   it('orders nothing while the certificate in place is not due', async () => {
-    const { store, manager } = await setup({
-      kind: 'acme',
-      url: `https://127.0.0.1:${await freePort()}/dir`,
-    });
-    await store.install(caIssuedPair(DOMAIN, window(60)));
-    assert.equal(manager.needsWork(await manager.readLive()), false);
+    const url = `https://127.0.0.1:${await freePort()}/dir`;
+    const { store, manager } = await setup({ kind: 'acme', url });
+    const pair = caIssuedPair(DOMAIN, window(60));
+    await store.install(pair);
+    await recordIssuer(manager, pair.serial, url);
+    assert.equal(await manager.needsWork(await manager.readLive()), false);
     assert.equal((await manager.reconcile()).order, 'not-needed');
+  });
+
+  it('replaces a certificate another ACME directory issued at once, not when it is due', async () => {
+    const url = `https://127.0.0.1:${await freePort()}/dir`;
+    const { store, manager, lines } = await setup({ kind: 'acme', url });
+    const staging = caIssuedPair(DOMAIN, window(60));
+    await store.install(staging);
+    await recordIssuer(manager, staging.serial, STAGING);
+    assert.equal(await manager.needsWork(await manager.readLive()), true);
+    const result = await manager.reconcile();
+    assert.equal(result.order, 'failed', 'it orders (and finds no CA)');
+    assert.equal(result.error?.reason, 'unreachable');
+    assert.deepEqual(files(store.liveDir), [staging.chainPem, staging.keyPem], 'kept until replaced');
+    const switched = lines.find((l) => l.issuedBy === STAGING);
+    assert.equal(
+      switched?.msg,
+      'the certificate in live/ was issued by another ACME directory; replacing it',
+    );
+    assert.equal(switched?.directory, url);
+  });
+
+  it('keeps a certificate without a record of its directory until it is due, and says so once', async () => {
+    const url = `https://127.0.0.1:${await freePort()}/dir`;
+    const { store, manager, lines } = await setup({ kind: 'acme', url });
+    const pair = caIssuedPair(DOMAIN, window(60));
+    await store.install(pair);
+    // A record for another certificate (one installed by hand since) says nothing about this one.
+    await recordIssuer(manager, 'ABCDEF', STAGING);
+    assert.equal(await manager.needsWork(await manager.readLive()), false);
+    assert.equal((await manager.reconcile()).order, 'not-needed');
+    const unknown = lines.filter((l) => /^no record of the ACME directory/.test(String(l.msg)));
+    assert.equal(unknown.length, 1, JSON.stringify(lines));
+    assert.equal(unknown[0]?.serial, pair.serial);
   });
 
   it('does not let times written by a clock that ran ahead hold renewal back for longer than a week', async () => {

@@ -56,7 +56,7 @@ export class CertDaemon {
     let wakeAt = Date.now() + checkIntervalMs;
     try {
       let live = await manager.readLive();
-      if (manager.needsWork(live)) {
+      if (await manager.needsWork(live)) {
         const result = await this.#reconcile();
         if (result) {
           live = result.live;
@@ -65,7 +65,7 @@ export class CertDaemon {
           wakeAt = Math.min(wakeAt, Date.now() + 2_000); // someone else holds the lock: look again soon
         }
       }
-      if (live.kind === 'ok' && !manager.needsWork(live)) {
+      if (live.kind === 'ok' && !(await manager.needsWork(live))) {
         wakeAt = Math.min(wakeAt, renewalDueAt(live.info, this.#o.renewFraction).getTime());
       }
       observe(metrics, live, await manager.readLedger(), new Date());

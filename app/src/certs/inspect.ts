@@ -85,18 +85,22 @@ export function serving(info: CertInfo): Record<string, unknown> {
   return { serial: info.serial, notAfter: info.notAfter.toISOString(), selfSigned: info.selfSigned };
 }
 
-/** Why a newly issued pair must not replace `current` (it fails a check, or is worse), if it must not. */
+/**
+ * Why a newly issued pair must not replace the one in place (it fails a check, or is worse), if
+ * it must not. `outlast`: the expiry of a certificate in place worth keeping (undefined for the
+ * placeholder, or one from another ACME directory), which a worse one must not replace.
+ */
 export function replacementProblem(
   chainPem: string,
   keyPem: string,
   domain: string,
-  current: CertInfo,
+  outlast: Date | undefined,
   now: Date,
 ): string | undefined {
   const check = checkPair(chainPem, keyPem, domain);
   if (!check.ok) return `the issued certificate fails a check: ${check.reason}`;
   if (check.info.notAfter <= now) return 'the issued certificate has expired';
-  if (!current.selfSigned && check.info.notAfter < current.notAfter) {
+  if (outlast && check.info.notAfter < outlast) {
     return 'the issued certificate expires before the one in place';
   }
   return undefined;

@@ -7,11 +7,15 @@ export type IssueResult = { ok: true; info: CertInfo } | { ok: false; message: s
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-/** Is what live/ holds what `issue-cert` promises: CA-issued (or, self-signed mode, any) and unexpired? */
+/**
+ * Is what live/ holds what `issue-cert` promises: unexpired and issued by ACME_DIRECTORY (or, in
+ * self-signed mode, any)? A certificate from another directory is not: it is to be replaced.
+ */
 async function inPlace(manager: CertManager): Promise<CertInfo | undefined> {
   const live = await manager.readLive();
   if (live.kind !== 'ok' || live.info.notAfter <= new Date()) return undefined;
-  return manager.acme && live.info.selfSigned ? undefined : live.info;
+  if (!manager.acme) return live.info;
+  return live.info.selfSigned || (await manager.fromOtherDirectory(live.info)) ? undefined : live.info;
 }
 
 /**

@@ -16,6 +16,17 @@ export interface Ledger {
   caRetryAfter?: string;
   lastError?: string;
   lastSuccessAt?: string;
+  /** The certificate installed by the last successful order, and the directory that issued it. */
+  issued?: Issued;
+}
+
+/**
+ * Which ACME directory issued certificate `serial`: a certificate from another directory than
+ * ACME_DIRECTORY (letsencrypt-staging, when that was the setting) is replaced at once.
+ */
+export interface Issued {
+  serial: string;
+  directoryUrl: string;
 }
 
 const KEEP_MS = 8 * 24 * 3_600_000; // a little longer than the longest limit window
@@ -66,11 +77,13 @@ export function pullBackFuture(ledger: Ledger, now: Date, backoffMaxMs: number):
   return changed ? next : undefined;
 }
 
-export function recordSuccess(ledger: Ledger, domain: string, now: Date): Ledger {
+/** `issued`: what the order installed (undefined if live/ could not be read back). */
+export function recordSuccess(ledger: Ledger, domain: string, now: Date, issued: Issued | undefined): Ledger {
   return {
     attempts: [...ledger.attempts, { at: now.toISOString(), domain, ok: true }],
     consecutiveFailures: 0,
     lastSuccessAt: now.toISOString(),
+    issued,
   };
 }
 

@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { OrderError, storageError } from './errors.ts';
 import { recordFailedAttempt } from './failures.ts';
-import { isDue, serving } from './inspect.ts';
+import { type CertInfo, isDue, serving } from './inspect.ts';
 import { type Ledger, readLedger } from './ledger.ts';
 import type { BackoffPolicy } from './limits.ts';
 import type { LockHandle } from './lock-handle.ts';
@@ -42,6 +42,8 @@ export class CertManager {
   readonly ledgerPath: string;
   readonly #o: ManagerOptions;
   readonly #now: () => Date;
+  /** Certificates whose directory was logged about already: once per process, not per check. */
+  readonly #noted = new Set<string>();
 
   constructor(options: ManagerOptions) {
     this.#o = options;
@@ -62,8 +64,46 @@ export class CertManager {
   }
 
   /** True when `reconcile` has something to do (read-only: decides whether to take the lock). */
-  needsWork(live: StoredCert): boolean {
-    return live.kind !== 'ok' || isDue(live.info, this.acme, this.#o.config.renewFraction, this.#now());
+  async needsWork(live: StoredCert): Promise<boolean> {
+    if (live.kind !== 'ok') return true;
+    return this.#isDue(live.info) || (await this.fromOtherDirectory(live.info));
+  }
+
+  #isDue(info: CertInfo): boolean {
+    return isDue(info, this.acme, this.#o.config.renewFraction, this.#now());
+  }
+
+  /**
+   * Whether the CA-issued certificate `info` came from another ACME directory than ACME_DIRECTORY
+   * (letsencrypt-staging while trying things out, say): it is then replaced at once, not when
+   * due. The order record names the directory of the certificate the last order installed. One
+   * it does not name (installed before the record was kept, or by hand) is kept until it is due
+   * and logged once: ordering anew on every start would only spend the CA's limits.
+   */
+  async fromOtherDirectory(info: CertInfo): Promise<boolean> {
+    const { directory } = this.#o.config;
+    if (directory.kind !== 'acme' || info.selfSigned) return false;
+    const { issued } = await this.readLedger();
+    if (issued?.serial === info.serial && issued.directoryUrl === directory.url) return false;
+    const known = issued?.serial === info.serial;
+    if (!this.#noted.has(info.serial)) {
+      this.#noted.add(info.serial);
+      const fields = { serial: info.serial, directory: directory.url };
+      if (known) {
+        this.#o.logger.info(
+          { ...fields, issuedBy: issued.directoryUrl },
+          'the certificate in live/ was issued by another ACME directory; replacing it',
+        );
+      } else {
+        this.#o.logger.info(
+          fields,
+          'no record of the ACME directory that issued the certificate in live/ (installed before ' +
+            'certd kept one, or by hand): keeping it until renewal is due. If another CA issued it, ' +
+            'move live/fullchain.pem and live/privkey.pem aside and run issue-cert',
+        );
+      }
+    }
+    return known;
   }
 
   /**
@@ -76,10 +116,11 @@ export class CertManager {
     const { config, store, logger, backoff, agent } = this.#o;
     const install = (pair: CertPair, message: string) => this.#install(pair, message, lock);
     let live: StoredCert & { kind: 'ok' };
+    let fromOtherDirectory: boolean;
     try {
       live = await this.#upkeep(install);
-      if (!isDue(live.info, this.acme, config.renewFraction, this.#now()))
-        return { live, order: 'not-needed' };
+      fromOtherDirectory = await this.fromOtherDirectory(live.info);
+      if (!fromOtherDirectory && !this.#isDue(live.info)) return { live, order: 'not-needed' };
       if (config.directory.kind === 'self-signed') {
         const renewed = await install(
           createPlaceholder(config.domain, this.#now()),
@@ -102,7 +143,7 @@ export class CertManager {
       now: this.#now,
       install,
     };
-    return renewWithAcme(ctx, live, backoffFrom);
+    return renewWithAcme(ctx, live, backoffFrom, fromOtherDirectory);
   }
 
   /** CERT_DIR's directories, and a usable pair in live/. */

@@ -45,11 +45,14 @@ export interface ReconcileResult {
  * Replaces the due certificate `current` through one ACME order, if the order record allows
  * one now. The new pair is checked before it is installed; whatever fails, the preflight's
  * writing to the webroot included, is recorded and logged with the certificate that stays.
+ * `fromOtherDirectory`: `current` came from another ACME directory, so any valid certificate
+ * from this one is better, even one that expires sooner.
  */
 export async function renewWithAcme(
   ctx: RenewContext,
   live: StoredCert & { kind: 'ok' },
   backoffFrom: Date | undefined,
+  fromOtherDirectory = false,
 ): Promise<ReconcileResult> {
   const { config, logger } = ctx;
   const current: CertInfo = live.info;
@@ -95,10 +98,13 @@ export async function renewWithAcme(
       polling: ctx.polling,
     });
     issued = true;
-    const problem = replacementProblem(pair.chainPem, pair.keyPem, config.domain, current, ctx.now());
+    const outlast = current.selfSigned || fromOtherDirectory ? undefined : current.notAfter;
+    const problem = replacementProblem(pair.chainPem, pair.keyPem, config.domain, outlast, ctx.now());
     if (problem) throw new OrderError('bad_certificate', problem);
     const installed = await ctx.install(pair, 'installed a CA-issued certificate');
-    await saveLedger(ctx, recordSuccess(ledger, config.domain, ctx.now()));
+    const record =
+      installed.kind === 'ok' ? { serial: installed.info.serial, directoryUrl: ctx.acmeUrl } : undefined;
+    await saveLedger(ctx, recordSuccess(ledger, config.domain, ctx.now(), record));
     return { live: installed, order: 'issued' };
   } catch (err) {
     const error = classifyError(err, issued ? 'install' : 'order');
