@@ -1,7 +1,8 @@
 #!/bin/sh
 # Restores a database backup into a stack, from the machine that runs `pulumi up` (or on the host):
 # stops the proxy replicas, takes a `pre-restore` backup of the database as it is, restores, and
-# starts the replicas again - also when the restore fails (the database is then unchanged).
+# starts the replicas again - also when the restore fails (the database is then unchanged), and when
+# this script is interrupted (a dropped SSH session, Ctrl-C).
 # `docker` must reach the stack's host: DOCKER_HOST=ssh://user@host, as `dockerHost` in the stack.
 #
 #   scripts/restore-backup.sh STACK --list            the backups in the stack's backups volume
@@ -65,6 +66,14 @@ restart_apps() {
   fi
 }
 trap restart_apps EXIT
+# dash (Debian's sh) runs no EXIT trap when an untrapped signal ends it: a dropped SSH session
+# (HUP), a kill (TERM) or Ctrl-C (INT) would leave every replica stopped. As traps they exit
+# with the usual 128+N, once the `docker exec` under way has ended. The signal ends that client,
+# not the restore inside the container, which commits or rolls back on its own; the replicas
+# started meanwhile wait for its one transaction (it holds the tables' locks).
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [ -n "$apps" ]; then
   echo "restore-backup: stopping the proxy replicas (they drain open requests first)"
   docker stop $apps >/dev/null

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { libpqEnv, type PostgresServer, startPostgres } from '../helpers/postgres.ts';
-import { registerTempDir } from '../helpers/processes.ts';
+import { registerTempDir, waitFor } from '../helpers/processes.ts';
 import { REPO_ROOT, runCommand, type ScriptResult } from '../helpers/scripts.ts';
 
 // scripts/restore-backup.sh, the operator's command: its order of steps (replicas stopped before
@@ -24,6 +25,7 @@ case $1 in
     shift
     [ "$1" = -i ] && shift
     shift 2 # the container and gpt-proxy-backup
+    [ "$1" = "\${HANG_IN:-}" ] && exec sleep 60 # still under way when the test signals
     exec sh "$BACKUP_SCRIPT" "$@"
     ;;
 esac
@@ -141,6 +143,39 @@ describe('restore-backup.sh', { timeout: 90_000 }, () => {
     assert.deepEqual(await users(), ['ada', 'eve', 'grace'], 'unchanged');
     assert.equal(bad.calls.at(-1), 'start app1 app2', 'the replicas come back');
   });
+
+  // An SSH session that drops sends SIGHUP to the jobs it ran (the script and its `docker exec`);
+  // dash, Debian's sh, runs no EXIT trap when a signal it does not trap ends it.
+  for (const [signal, code] of [
+    ['SIGHUP', 129],
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
+    it(`${signal} while the restore runs: the replicas are started again`, async () => {
+      writeFileSync(log, '');
+      const script = join(REPO_ROOT, 'scripts/restore-backup.sh');
+      const args = [script, 'dev', 'gpt-proxy-20300101T000000Z.dump', '--no-safety-backup'];
+      const child = spawn('sh', args, {
+        env: { ...env, HANG_IN: 'restore' },
+        detached: true,
+        stdio: 'ignore',
+      });
+      const exited = once(child, 'exit');
+      assert.ok(child.pid, 'sh started'); // never kill(-0): that is this process's own group
+      const group = -child.pid;
+      try {
+        await waitFor(() => readFileSync(log, 'utf8').includes(' restore '), {
+          what: 'the restore under way',
+        });
+        process.kill(group, signal); // the whole process group, as a hangup reaches it
+        assert.deepEqual(await exited, [code, null]);
+        const calls = readFileSync(log, 'utf8').trim().split('\n');
+        assert.equal(calls.at(-1), 'start app1 app2');
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) process.kill(group, 'SIGKILL');
+      }
+    });
+  }
 
   it('refuses a stopped backup container and unknown arguments before touching anything', async () => {
     const stopped = await run(['dev', '--latest'], { CONTAINER_RUNNING: 'false' });
