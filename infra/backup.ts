@@ -71,7 +71,10 @@ export class Backups extends pulumi.ComponentResource {
         // Unhealthy after a failed scheduled backup, until one succeeds (`docker ps` shows it).
         healthcheck: probe(['CMD', BACKUP_COMMAND, 'health'], '10s'),
         wait: true,
-        waitTimeout: 60,
+        // A replacement started after a failed backup is healthy only once its start-up retry has
+        // written one: a whole pg_dump and pg_restore read-back, minutes on a database of a few GB.
+        // (A retry that fails too keeps `pulumi up` waiting this long before it reports it.)
+        waitTimeout: 900,
         init: true,
         restart: RESTART,
         // Lets a backup under way finish; an interrupted one leaves only a partial file, removed at start.

@@ -92,6 +92,15 @@ test('backups: the Postgres image runs scripts/backup.sh on the schedule, keepin
   assert.ok(c.backup.dependencies.includes(c.postgres.urn));
 });
 
+test('a backup container replaced after a failed backup is waited on through its retry', () => {
+  // Healthy only once the start-up retry has written a backup (scripts/backup.sh, loop): a whole
+  // pg_dump and pg_restore read-back. At least as long as a backup under way may take to finish
+  // on a stop, and minutes more: a database of a few GB takes that long.
+  const { waitTimeout, stopTimeout } = inputs(c.backup);
+  assert.ok(Number(waitTimeout) >= Number(stopTimeout), `waitTimeout ${waitTimeout} < stopTimeout`);
+  assert.ok(Number(waitTimeout) >= 600, `waitTimeout ${waitTimeout} s: not ten minutes for a retry`);
+});
+
 test('the backups volume outlives `pulumi destroy`; no other volume does', () => {
   const retained = ofType(d, TYPES.volume).filter((v) => v.retainOnDelete);
   assert.deepEqual(
