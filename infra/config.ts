@@ -138,6 +138,9 @@ function tag(value: unknown, fallback: string): string {
   return typeof value === 'string' && value !== '' ? value : fallback;
 }
 
+/** The most app replicas a stack may run (Postgres's max_connections is sized for them). */
+export const APP_REPLICAS_MAX = 20;
+
 const IMAGE_REF = /^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$/;
 const IPV4 = /^(\d{1,3})(\.\d{1,3}){3}$/;
 
@@ -152,7 +155,7 @@ export function settingsProblems(s: Settings): string[] {
     problems.push('dockerHost: must be unix:///var/run/docker.sock, ssh://user@host or tcp://host:2376');
   }
   if (s.domain === '') problems.push('domain: is required: pulumi config set domain api.example.com');
-  whole('appReplicas', s.appReplicas, 1, 20);
+  whole('appReplicas', s.appReplicas, 1, APP_REPLICAS_MAX);
   whole('httpPort', s.httpPort, 1, 65535);
   whole('httpsPort', s.httpsPort, 1, 65535);
   whole('backupRetention', s.backupRetention, 1, 3650);

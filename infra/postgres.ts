@@ -1,11 +1,23 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
+import { DEFAULT_DB_POOL_SIZE } from '../app/src/config/schema.ts';
+import { APP_REPLICAS_MAX } from './config.ts';
 import { LOGGING, labels, RESTART, shellProbe } from './containers.ts';
 import { DB } from './env.ts';
 
 // Postgres: the official image on the internal `data` network only (alias `postgres`, never
 // published), its data in a named volume, healthy once it accepts connections. It is replaced
 // delete-first: two servers must never open the same data directory.
+
+/**
+ * Every replica's pool (the app's default DB_POOL_SIZE: infra sets none) twice over, since a
+ * `pulumi up` replaces the replicas create-before-delete and the old ones keep their connections
+ * until all new ones are up; for the most replicas a stack may run, so that changing appReplicas
+ * never restarts Postgres; and 20 more for the backup container, a hook and an operator's psql.
+ * Each allowed connection costs Postgres about 40 kB of its main shared memory (143 MB at 100,
+ * 158 MB at 420), an anonymous mapping: /dev/shm (shmSize, for parallel queries) is not involved.
+ */
+export const POSTGRES_MAX_CONNECTIONS = 2 * APP_REPLICAS_MAX * DEFAULT_DB_POOL_SIZE + 20;
 
 export interface PostgresArgs {
   provider: docker.Provider;
@@ -45,6 +57,8 @@ export class Postgres extends pulumi.ComponentResource {
         stopTimeout: 60,
         destroyGraceSeconds: 60,
         shmSize: 128,
+        // The image's entrypoint initialises an empty volume, then runs this command.
+        command: ['postgres', '-c', `max_connections=${POSTGRES_MAX_CONNECTIONS}`],
         labels: labels(args.prefix, 'postgres'),
         ...LOGGING,
       },

@@ -14,6 +14,9 @@ function required(fix: string) {
   return z.string({ error: `is required: ${fix}` });
 }
 
+/** Connections each process's pg pool may hold (DB_POOL_SIZE's default; infra sizes Postgres by it). */
+export const DEFAULT_DB_POOL_SIZE = 10;
+
 const database = z
   .object({
     DATABASE_URL: serviceUrl(
@@ -25,7 +28,7 @@ const database = z
     POSTGRES_USER: z.string().default('gpt_proxy'),
     POSTGRES_DB: z.string().default('gpt_proxy'),
     POSTGRES_PASSWORD: z.string().optional(),
-    DB_POOL_SIZE: integer(10, 1, 1000),
+    DB_POOL_SIZE: integer(DEFAULT_DB_POOL_SIZE, 1, 1000),
   })
   .refine((v) => v.DATABASE_URL !== undefined || v.POSTGRES_PASSWORD !== undefined, {
     path: ['POSTGRES_PASSWORD'],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as pulumi from '@pulumi/pulumi';
 import {
+  APP_REPLICAS_MAX,
   type ConfigReader,
   DEFAULTS,
   loadSettings,
@@ -163,6 +164,10 @@ describe('settings and environments', () => {
 
   it('refuses bad settings, naming the key and the fix', () => {
     assert.deepEqual(settingsProblems(SETTINGS), []);
+    assert.deepEqual(settingsProblems({ ...SETTINGS, appReplicas: APP_REPLICAS_MAX }), []);
+    assert.deepEqual(settingsProblems({ ...SETTINGS, appReplicas: APP_REPLICAS_MAX + 1 }), [
+      `appReplicas: must be a whole number from 1 to ${APP_REPLICAS_MAX}`,
+    ]);
     const problems = settingsProblems({
       ...SETTINGS,
       dockerHost: 'docker.example.com',

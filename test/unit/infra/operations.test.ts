@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULTS } from '../../../infra/config.ts';
+import { loadConfig } from '../../../app/src/config/index.ts';
+import { APP_REPLICAS_MAX, DEFAULTS } from '../../../infra/config.ts';
 import { APPLIANCE_TARGETS } from '../../../infra/monitoring.ts';
 import { prometheusConfig } from '../../../monitoring/prometheus-config.ts';
 import { describeFlow } from './flow-invariants.ts';
@@ -99,6 +100,19 @@ test('a backup container replaced after a failed backup is waited on through its
   const { waitTimeout, stopTimeout } = inputs(c.backup);
   assert.ok(Number(waitTimeout) >= Number(stopTimeout), `waitTimeout ${waitTimeout} < stopTimeout`);
   assert.ok(Number(waitTimeout) >= 600, `waitTimeout ${waitTimeout} s: not ten minutes for a retry`);
+});
+
+test("Postgres allows every replica's pool twice over (a rolling update), for the most replicas allowed", () => {
+  const command = inputs(c.postgres).command as string[];
+  assert.equal(command[0], 'postgres', "the image's entrypoint initialises the volume for this command");
+  const max = Number(/^max_connections=(\d+)$/.exec(command.at(-1) ?? '')?.[1]);
+  assert.equal(command.at(-2), '-c');
+  // The replicas' pool size as the app reads it from the environment this program gives it.
+  const pools = c.app.map((app) => loadConfig(envOf(app), ['database']).database.poolSize);
+  const pool = Math.max(...pools);
+  const margin = 10; // the backup's pg_dump, a hook, an operator's psql
+  assert.ok(max >= 2 * APP_REPLICAS_MAX * pool + margin, `max_connections=${max}`);
+  assert.ok(max <= 500, 'each allowed connection costs shared memory; a few hundred is plenty');
 });
 
 test('the backups volume outlives `pulumi destroy`; no other volume does', () => {
