@@ -141,7 +141,15 @@ function tag(value: unknown, fallback: string): string {
 /** The most app replicas a stack may run (Postgres's max_connections is sized for them). */
 export const APP_REPLICAS_MAX = 20;
 
-const IMAGE_REF = /^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$/;
+// Docker's reference grammar (distribution/reference): [HOST[:PORT]/]PATH[:TAG][@DIGEST]. A host
+// may have upper case, a path component is lower case with `.`, `_`, `__` or dashes between its
+// parts, a tag is up to 128 word characters, dots and dashes, not starting with either of those.
+const DOMAIN_COMPONENT = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?';
+const HOST = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_REF = new RegExp(
+  `^(?:${HOST}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::\\w[\\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`,
+);
 const IPV4 = /^(\d{1,3})(\.\d{1,3}){3}$/;
 
 /** What is wrong with the settings that the app's own schema does not check (env.ts does that). */

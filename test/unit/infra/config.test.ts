@@ -184,6 +184,46 @@ describe('settings and environments', () => {
     }
   });
 
+  it("accepts image references by Docker's grammar, and refuses what Docker would", () => {
+    const problems = (nginx: string) =>
+      settingsProblems({ ...SETTINGS, images: { ...SETTINGS.images, nginx } });
+    for (const ok of [
+      'nginx',
+      'nginx:1.28-bookworm',
+      'registry.gitlab.com/my_group/postgres:15',
+      'postgres:15_custom',
+      'postgres:15-Custom',
+      'my__team/a.b-c--d:_latest',
+      'localhost:5000/nginx',
+      'Registry.Example.com:443/team/nginx:1.28',
+      '[::1]:5000/nginx:1',
+      `nginx@sha256:${'a'.repeat(64)}`,
+      `nginx:1.28@sha256:${'b'.repeat(64)}`,
+    ]) {
+      assert.deepEqual(problems(ok), [], ok);
+    }
+    for (const bad of [
+      'Nginx:1.28',
+      'team/Nginx',
+      'nginx latest',
+      'nginx:',
+      'nginx:-1',
+      `nginx:${'a'.repeat(129)}`,
+      'team//nginx',
+      'team/_nginx',
+      'nginx_:1',
+      '/nginx',
+      'nginx@sha256:abc',
+      '',
+    ]) {
+      assert.deepEqual(
+        problems(bad),
+        ['images.nginx: must be an image reference like postgres:15-bookworm'],
+        JSON.stringify(bad),
+      );
+    }
+  });
+
   it('the public URL carries the port only when it is not 443', () => {
     assert.equal(publicUrl(SETTINGS), 'https://api.example.com');
     assert.equal(publicUrl({ ...SETTINGS, domain: 'localhost', httpsPort: 8443 }), 'https://localhost:8443');
