@@ -129,6 +129,13 @@ describe('config NAME_FILE secrets', () => {
     assert.equal(c.encryption.current, KEY);
   });
 
+  it('reads one key per line from OPENAI_API_KEYS_FILE as separate keys', () => {
+    const file = join(dir, 'keys');
+    writeFileSync(file, 'sk-aaaa\r\nsk-bbbb\n\n');
+    const c = loadConfig({ OPENAI_API_KEYS_FILE: file }, ['upstream']);
+    assert.deepEqual(c.upstream.openai.apiKeys, ['sk-aaaa', 'sk-bbbb']);
+  });
+
   it('refuses both NAME and NAME_FILE, and an unreadable file', () => {
     const file = join(dir, 'pw');
     writeFileSync(file, 'from-file');
@@ -197,6 +204,39 @@ describe('config errors: each bad value gets its own clear message, never the va
       assert.ok(!text.includes(KEY), 'a secret must never be echoed');
     });
   }
+
+  // An upstream refuses such a key in a header on every request; it must fail here, by position.
+  for (const [what, bad] of [
+    ['a zero-width space', 'sk-canary\u200bkey'],
+    ['an inner space', 'sk-canary key'],
+  ]) {
+    it(`OPENAI_API_KEYS with ${what} in a key`, () => {
+      const found = problems({ OPENAI_API_KEYS: `sk-good,${bad}` }, ['upstream']);
+      assert.deepEqual(
+        found.map((p) => p.variable),
+        ['OPENAI_API_KEYS'],
+      );
+      assert.match(found[0]?.message ?? '', /key 2 of 2 must be printable ASCII without spaces/);
+      assert.ok(!new ConfigError(found).message.includes('canary'), 'the key must never be echoed');
+    });
+  }
+
+  it('AZURE_API_KEYS with a control character in a key', () => {
+    const found = problems(
+      {
+        UPSTREAM_TYPE: 'azure',
+        AZURE_ENDPOINT: 'https://r.openai.azure.com',
+        AZURE_DEPLOYMENT_NAMES: 'd',
+        AZURE_API_KEYS: 'az-canary\u0007,az-ok',
+      },
+      ['upstream'],
+    );
+    assert.deepEqual(
+      found.map((p) => [p.variable, p.message.startsWith('key 1 of 2')]),
+      [['AZURE_API_KEYS', true]],
+    );
+    assert.ok(!new ConfigError(found).message.includes('canary'));
+  });
 
   it('reports every problem at once', () => {
     const found = problems({ ENCRYPTION_KEY: 'x', PORT: 'y', LOG_LEVEL: 'z' });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type AzureDeployment, parseDeployments } from '../upstream/deployments.ts';
+import { UPSTREAM_KEY_CHARS, UPSTREAM_KEY_CHARS_HINT } from '../upstream/key-format.ts';
 import { idParam, pageQuery } from './validation.ts';
 
 const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
@@ -58,7 +59,7 @@ export const createUpstreamKeyBody = z
       .string({ error: "'key' is required: the upstream API key" })
       .min(8, "'key' is too short to be an API key")
       .max(1024, "'key' must be at most 1024 characters")
-      .regex(/^[\x21-\x7e]+$/, "'key' must be printable ASCII without spaces or line breaks"),
+      .regex(UPSTREAM_KEY_CHARS, `'key' must be ${UPSTREAM_KEY_CHARS_HINT}`),
     endpoint: endpoint.nullable().default(null),
     deployments: z
       .array(deploymentItem, { error: "'deployments' must be an array" })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UPSTREAM_KEY_CHARS, UPSTREAM_KEY_CHARS_HINT } from '../upstream/key-format.ts';
 
 // Field builders for environment variables. Every message says what is expected and how to fix
 // it, and none includes the value it got: the value may be a secret.
@@ -38,17 +39,37 @@ export function boolean(fallback: boolean) {
     });
 }
 
-/** A comma-separated list; blanks and surrounding spaces are dropped. */
+/**
+ * A list separated by commas or line breaks (one per line is natural in a NAME_FILE); blanks and
+ * surrounding spaces are dropped.
+ */
 export function list() {
   return z
     .string()
     .optional()
     .transform((raw) =>
       (raw ?? '')
-        .split(',')
+        .split(/[,\r\n]/)
         .map((s) => s.trim())
         .filter((s) => s !== ''),
     );
+}
+
+/**
+ * A list of upstream API keys. A key the upstream could never accept is refused here, by its
+ * position: otherwise it would be stored and every request with it would fail as if the network had.
+ */
+export function apiKeyList() {
+  return list().superRefine((keys, ctx) => {
+    keys.forEach((key, i) => {
+      if (!UPSTREAM_KEY_CHARS.test(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `key ${i + 1} of ${keys.length} must be ${UPSTREAM_KEY_CHARS_HINT}; separate keys with commas or line breaks`,
+        });
+      }
+    });
+  });
 }
 
 /** An http(s) URL without a trailing slash, so paths can be appended. */

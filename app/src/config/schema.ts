@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DRAIN_GRACE_MS } from '../shutdown-budget.ts';
 import { type AzureDeployment, parseDeployments } from '../upstream/deployments.ts';
-import { boolean, httpUrl, integer, list, oneOf, port, serviceUrl } from './fields.ts';
+import { apiKeyList, boolean, httpUrl, integer, list, oneOf, port, serviceUrl } from './fields.ts';
 
 // The contract's environment, one zod schema per concern. Programs load only the sections they
 // use (init-db needs no ENCRYPTION_KEY), and the Pulumi program checks the environment it hands
@@ -84,10 +84,10 @@ const deployments = list().transform((items, ctx): AzureDeployment[] => {
 const upstream = z
   .object({
     UPSTREAM_TYPE: oneOf(['openai', 'azure'], 'openai'),
-    OPENAI_API_KEYS: list(),
+    OPENAI_API_KEYS: apiKeyList(),
     OPENAI_BASE_URL: httpUrl('https://api.openai.com/v1').default('https://api.openai.com/v1'),
     AZURE_ENDPOINT: httpUrl('https://RESOURCE.openai.azure.com').optional(),
-    AZURE_API_KEYS: list(),
+    AZURE_API_KEYS: apiKeyList(),
     AZURE_DEPLOYMENT_NAMES: deployments,
     UPSTREAM_PROBE_INTERVAL_SECONDS: integer(60, 1, 86_400),
     AZURE_API_VERSION: z
