@@ -162,6 +162,16 @@ describe('config errors: each bad value gets its own clear message, never the va
     ['UPSTREAM_TYPE', { UPSTREAM_TYPE: 'anthropic' }, /openai, azure/],
     ['OPENAI_BASE_URL', { OPENAI_BASE_URL: 'ftp://x' }, /http\(s\) URL/],
     [
+      'OPENAI_BASE_URL',
+      { OPENAI_BASE_URL: 'https://user:canary@api.example.com/v1' },
+      /must not hold a user name or password/,
+    ],
+    [
+      'AZURE_ENDPOINT',
+      { AZURE_ENDPOINT: 'https://user:canary@r.openai.azure.com' },
+      /must not hold a user name or password/,
+    ],
+    [
       'AZURE_ENDPOINT',
       { UPSTREAM_TYPE: 'azure', AZURE_API_KEYS: 'canary-key', AZURE_DEPLOYMENT_NAMES: 'd' },
       /required with AZURE_API_KEYS/,

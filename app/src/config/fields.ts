@@ -72,7 +72,7 @@ export function apiKeyList() {
   });
 }
 
-/** An http(s) URL without a trailing slash, so paths can be appended. */
+/** An http(s) URL without credentials or a trailing slash, so paths can be appended. */
 export function httpUrl(example: string) {
   return z.string().transform((raw, ctx) => {
     let url: URL | undefined;
@@ -83,6 +83,15 @@ export function httpUrl(example: string) {
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash) {
       ctx.addIssue({ code: 'custom', message: `must be an http(s) URL without query, like ${example}` });
+      return z.NEVER;
+    }
+    // The adapters send only the origin, so user:password@ would be silently ignored, and an
+    // Azure endpoint is stored and shown by the admin API in plain text.
+    if (url.username || url.password) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must not hold a user name or password (the upstream key is the credential), like ${example}`,
+      });
       return z.NEVER;
     }
     return url.href.replace(/\/+$/, '');
