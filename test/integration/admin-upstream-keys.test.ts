@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SecretBox } from '../../app/src/crypto/secret-box.ts';
+import { insertSealedKey } from '../../app/src/upstream/key-rows.ts';
 import {
   type AdminFixture,
   assertError,
@@ -74,6 +75,29 @@ describe('admin API: upstream keys', () => {
     assertError(dup, 400, 'invalid_request', 'key');
     assert.ok(!dup.text.includes(ADDED));
     assertError(await add({ provider: 'openai', key: UPSTREAM_KEY }), 400, 'invalid_request', 'key');
+  });
+
+  it('refuses to add a key while a row sealed with an unknown encryption key exists (it may be the same key)', async () => {
+    // As after restoring a pre-rotation backup: a row sealed with a key the app was not given.
+    const otherKey = 'cd'.repeat(32);
+    const restored = 'sk-proj-restored-before-rotation-0000';
+    const id = await insertSealedKey(f.stack.db, new SecretBox({ current: otherKey }), {
+      provider: 'openai',
+      key: restored,
+      source: 'admin',
+      endpoint: null,
+      deployments: null,
+    });
+    try {
+      const r = await add({ provider: 'openai', key: restored });
+      assertError(r, 400, 'invalid_request');
+      assert.match(r.body.error?.message ?? '', new RegExp(`upstream key ${id} .*ENCRYPTION_KEY_PREVIOUS`));
+      for (const secret of [restored, otherKey, f.stack.encryptionKey]) assert.ok(!r.text.includes(secret));
+      const count = await f.stack.db.query("SELECT 1 FROM upstream_keys WHERE provider = 'openai'");
+      assert.equal(count.rowCount, 3, 'nothing was added');
+    } finally {
+      await f.stack.db.query('DELETE FROM upstream_keys WHERE id = $1', [id]);
+    }
   });
 
   it('adds an Azure key with endpoint and deployments in either spelling', async () => {

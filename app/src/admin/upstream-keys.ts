@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ApiError } from '../errors.ts';
 import { errorFields } from '../log/logger.ts';
 import { redact } from '../log/redact.ts';
-import { holdsKey, insertSealedKey } from '../upstream/key-rows.ts';
+import { holdsKey, insertSealedKey, unknownSealingKey } from '../upstream/key-rows.ts';
 import { type AdminDeps, type AdminRoute, audit, defineRoute, isUniqueViolation } from './route.ts';
 import {
   createUpstreamKeyBody,
@@ -77,10 +77,18 @@ export const upstreamKeyRoutes: AdminRoute[] = [
       const { body, deps } = input;
       const { box, db } = deps;
       // Fingerprints are keyed by the encryption key that sealed each row, so compare per row.
-      const existing = await db.query<{ encryption_key_id: string; fingerprint: Buffer }>(
-        'SELECT encryption_key_id, fingerprint FROM upstream_keys WHERE provider = $1',
+      const existing = await db.query<{ id: number; encryption_key_id: string; fingerprint: Buffer }>(
+        'SELECT id, encryption_key_id, fingerprint FROM upstream_keys WHERE provider = $1',
         [body.provider],
       );
+      // A row this replica cannot read might be this very key (a restored pre-rotation backup).
+      const unknown = unknownSealingKey(box, existing.rows);
+      if (unknown) {
+        throw new ApiError(
+          'invalid_request',
+          `Cannot tell whether this key is already stored: ${unknown}. Add that key to ENCRYPTION_KEY_PREVIOUS, restart the app, and try again.`,
+        );
+      }
       if (existing.rows.some((row) => holdsKey(box, row, body.key))) throw duplicate();
       let id: number;
       try {

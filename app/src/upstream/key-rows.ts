@@ -28,6 +28,24 @@ export function holdsKey(box: SecretBox, row: FingerprintRow, plaintext: string)
   );
 }
 
+/**
+ * Describes the first of `rows` sealed with an encryption key `box` lacks, or undefined. Such a
+ * row can be neither matched nor opened, so a change that must know whether a key is already
+ * stored (the env sync, the admin API's add) stops: a copy sealed now would clash with it once
+ * ENCRYPTION_KEY_PREVIOUS lets it be read. Names key ids only, never key material.
+ */
+export function unknownSealingKey(
+  box: SecretBox,
+  rows: readonly (FingerprintRow & { id: number })[],
+): string | undefined {
+  const row = rows.find((r) => !box.keyIds.includes(r.encryption_key_id));
+  return (
+    row &&
+    `upstream key ${row.id} was sealed with encryption key id ${row.encryption_key_id}, which is not ` +
+      'ENCRYPTION_KEY nor in ENCRYPTION_KEY_PREVIOUS'
+  );
+}
+
 /** Seals an upstream key under the current ENCRYPTION_KEY and inserts it; returns the new id. */
 export async function insertSealedKey(
   db: pg.ClientBase | pg.Pool,

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import type { AzureDeployment } from './deployments.ts';
-import { holdsKey, insertSealedKey } from './key-rows.ts';
+import { holdsKey, insertSealedKey, unknownSealingKey } from './key-rows.ts';
 
 /** An upstream key as the environment lists it. */
 export interface DesiredKey {
@@ -71,13 +71,8 @@ export async function syncEnvKeys(
     const { rows } = await client.query<Row>(
       'SELECT id, provider, encryption_key_id, fingerprint, source, status FROM upstream_keys FOR UPDATE',
     );
-    const unknown = rows.find((r) => !box.keyIds.includes(r.encryption_key_id));
-    if (unknown) {
-      throw new Error(
-        `upstream key ${unknown.id} was sealed with encryption key id ${unknown.encryption_key_id}, which is not ` +
-          'ENCRYPTION_KEY nor in ENCRYPTION_KEY_PREVIOUS; add that key to ENCRYPTION_KEY_PREVIOUS and run again',
-      );
-    }
+    const unknown = unknownSealingKey(box, rows);
+    if (unknown) throw new Error(`${unknown}; add that key to ENCRYPTION_KEY_PREVIOUS and run again`);
     const matched = new Set<number>();
     for (const want of desired) {
       const row = rows.find((r) => r.provider === want.provider && holdsKey(box, r, want.key));
