@@ -9,7 +9,9 @@ import { createLogger } from '../app/src/log/logger.ts';
 import { createRegistry, startMetricsServer } from '../app/src/metrics/server.ts';
 import { runCli } from './cli.ts';
 
-runCli('certd', async (ctx) => {
+const USAGE = 'certd [--check-interval SECONDS] [--retry-min SECONDS] [--retry-max SECONDS]';
+
+runCli('certd', USAGE, async (ctx) => {
   const { values } = parseArgs({
     options: {
       'check-interval': { type: 'string', default: '600' },

@@ -7,11 +7,23 @@ export interface CliContext {
   load<S extends Section>(sections: readonly S[]): Pick<Config, S>;
 }
 
+/** A mistake on the command line: runCli prints it with the program's usage line and exits 2. */
+export class UsageError extends Error {}
+
+// node:util parseArgs reports an unknown option or a missing value with these codes.
+const isParseArgsError = (err: unknown) =>
+  err instanceof TypeError && String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_');
+
 /**
- * Runs a command-line program: its errors become one secret-free line on stderr and exit code 1;
- * invalid configuration exits 78 (EX_CONFIG) before anything connects.
+ * Runs a command-line program: a command-line mistake is printed with `usage` and exits 2; other
+ * errors become one secret-free line on stderr and exit code 1; invalid configuration exits 78
+ * (EX_CONFIG) before anything connects.
  */
-export function runCli(name: string, main: (ctx: CliContext) => Promise<number | undefined>): void {
+export function runCli(
+  name: string,
+  usage: string,
+  main: (ctx: CliContext) => Promise<number | undefined>,
+): void {
   const secrets: string[] = [];
   const ctx: CliContext = {
     load(sections) {
@@ -25,10 +37,22 @@ export function runCli(name: string, main: (ctx: CliContext) => Promise<number |
       process.exitCode = code ?? 0;
     },
     (err: unknown) => {
+      if (err instanceof UsageError || isParseArgsError(err)) {
+        process.stderr.write(`${name}: ${(err as Error).message}\nusage: ${usage}\n`);
+        process.exitCode = 2;
+        return;
+      }
       process.stderr.write(`${name}: ${describeError(err, secrets)}\n`);
       process.exitCode = 1;
     },
   );
+}
+
+/** `--wait SECONDS`: how long to wait for the database, whole seconds (0: try once). */
+export function waitOption(raw: string): number {
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError('--wait must be a whole number of seconds, 0 or more');
+  return n;
 }
 
 /**
@@ -36,6 +60,10 @@ export function runCli(name: string, main: (ctx: CliContext) => Promise<number |
  * container, which may still be initialising.
  */
 export async function connectWithRetry(pool: pg.Pool, waitSeconds: number): Promise<pg.PoolClient> {
+  // NaN would make the deadline NaN, which no time is past: it would retry forever.
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
+    throw new RangeError(`waitSeconds must be a finite number of seconds, 0 or more (got ${waitSeconds})`);
+  }
   const deadline = Date.now() + waitSeconds * 1000;
   for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
     try {

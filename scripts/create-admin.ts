@@ -3,43 +3,33 @@
 import { parseArgs } from 'node:util';
 import { createAdmin } from '../app/src/auth/bootstrap-admin.ts';
 import { createPool } from '../app/src/db/pool.ts';
-import { connectWithRetry, print, runCli } from './cli.ts';
+import { connectWithRetry, print, runCli, UsageError, waitOption } from './cli.ts';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const USAGE = 'create-admin --username NAME --email EMAIL [--json] [--rotate-key] [--wait SECONDS]';
 
-function usage(message: string): number {
-  process.stderr.write(
-    `create-admin: ${message}\nusage: create-admin --username NAME --email EMAIL [--json] [--rotate-key]\n`,
-  );
-  return 2;
-}
-
-runCli('create-admin', async (ctx) => {
-  let values: { username?: string; email?: string; json?: boolean; 'rotate-key'?: boolean; wait?: string };
-  try {
-    ({ values } = parseArgs({
-      options: {
-        username: { type: 'string' },
-        email: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        'rotate-key': { type: 'boolean', default: false },
-        wait: { type: 'string', default: '60' },
-      },
-    }));
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+runCli('create-admin', USAGE, async (ctx) => {
+  const { values } = parseArgs({
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'rotate-key': { type: 'boolean', default: false },
+      wait: { type: 'string', default: '60' },
+    },
+  });
   const { username, email } = values;
   if (!username || !USERNAME.test(username)) {
-    return usage('--username is required: 1-64 letters, digits, dots, dashes or underscores');
+    throw new UsageError('--username is required: 1-64 letters, digits, dots, dashes or underscores');
   }
-  if (!email || !EMAIL.test(email)) return usage('--email is required and must be an e-mail address');
+  if (!email || !EMAIL.test(email)) throw new UsageError('--email is required and must be an e-mail address');
+  const wait = waitOption(values.wait);
 
   const { database } = ctx.load(['database']);
   const pool = createPool(database, { applicationName: 'gpt-proxy create-admin' });
   try {
-    (await connectWithRetry(pool, Number(values.wait))).release();
+    (await connectWithRetry(pool, wait)).release();
     const result = await createAdmin(pool, { username, email, rotateKey: values['rotate-key'] === true });
     const json = values.json === true;
     switch (result.outcome) {

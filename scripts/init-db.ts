@@ -3,15 +3,16 @@
 import { parseArgs } from 'node:util';
 import { migrate, readMigrations } from '../app/src/db/migrate.ts';
 import { createPool } from '../app/src/db/pool.ts';
-import { connectWithRetry, print, runCli } from './cli.ts';
+import { connectWithRetry, print, runCli, waitOption } from './cli.ts';
 
-runCli('init-db', async (ctx) => {
+runCli('init-db', 'init-db [--wait SECONDS]', async (ctx) => {
   const { values } = parseArgs({ options: { wait: { type: 'string', default: '60' } } });
+  const wait = waitOption(values.wait);
   const { database } = ctx.load(['database']);
   const migrations = await readMigrations();
   const pool = createPool(database, { applicationName: 'gpt-proxy init-db' });
   try {
-    const client = await connectWithRetry(pool, Number(values.wait));
+    const client = await connectWithRetry(pool, wait);
     try {
       const result = await migrate(client, migrations);
       for (const name of result.applied) await print(`applied ${name}`);

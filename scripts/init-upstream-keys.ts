@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util';
 import { SecretBox } from '../app/src/crypto/secret-box.ts';
 import { createPool } from '../app/src/db/pool.ts';
 import { desiredKeysFromConfig, syncEnvKeys } from '../app/src/upstream/key-sync.ts';
-import { connectWithRetry, print, runCli } from './cli.ts';
+import { connectWithRetry, print, runCli, waitOption } from './cli.ts';
 
-runCli('init-upstream-keys', async (ctx) => {
+runCli('init-upstream-keys', 'init-upstream-keys [--json] [--wait SECONDS]', async (ctx) => {
   const { values } = parseArgs({
     options: { json: { type: 'boolean', default: false }, wait: { type: 'string', default: '60' } },
   });
+  const wait = waitOption(values.wait);
   const config = ctx.load(['database', 'encryption', 'upstream']);
   const desired = desiredKeysFromConfig(config.upstream);
   if (desired.length === 0) {
@@ -21,7 +22,7 @@ runCli('init-upstream-keys', async (ctx) => {
   const box = new SecretBox(config.encryption);
   const pool = createPool(config.database, { applicationName: 'gpt-proxy init-upstream-keys' });
   try {
-    const client = await connectWithRetry(pool, Number(values.wait));
+    const client = await connectWithRetry(pool, wait);
     try {
       const r = await syncEnvKeys(client, box, desired);
       await print(

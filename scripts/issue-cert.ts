@@ -8,7 +8,7 @@ import { secondsOption, setupCerts } from '../app/src/certs/setup.ts';
 import { createLogger } from '../app/src/log/logger.ts';
 import { print, runCli } from './cli.ts';
 
-runCli('issue-cert', async (ctx) => {
+runCli('issue-cert', 'issue-cert [--timeout SECONDS]', async (ctx) => {
   const { values } = parseArgs({ options: { timeout: { type: 'string', default: '300' } } });
   const timeoutMs = secondsOption(values.timeout, '--timeout') * 1000;
   const config = ctx.load(['acme', 'log']);

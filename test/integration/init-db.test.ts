@@ -104,6 +104,17 @@ describe('init-db', () => {
     assert.match(r.stderr, /DB_POOL_SIZE: must be a whole number/);
   });
 
+  it('refuses a --wait that is not whole seconds with exit 2 and usage, before touching the database', async () => {
+    const { name } = await pg.createDatabase();
+    const env = pg.env(name) as unknown as Record<string, string>;
+    for (const args of [['--wait', '2m'], ['--wait', 'x'], ['--wait=-1'], ['--wait', '-1'], ['--wait']]) {
+      const r = await runScript('init-db', args, env);
+      assert.equal(r.code, 2, `args ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^init-db: .*--wait.*\nusage: init-db \[--wait SECONDS\]\n$/s);
+    }
+    assert.deepEqual(await tables(name), []);
+  });
+
   it('reports an unreachable database without the password', async () => {
     const env = { ...(pg.env('postgres') as unknown as Record<string, string>), POSTGRES_PORT: '1' };
     const r = await runScript('init-db', ['--wait', '0'], env);
