@@ -4,10 +4,10 @@
 import { parseArgs } from 'node:util';
 import { CertDaemon } from '../app/src/certs/daemon.ts';
 import { createCertMetrics } from '../app/src/certs/metrics.ts';
-import { secondsOption, setupCerts } from '../app/src/certs/setup.ts';
+import { setupCerts } from '../app/src/certs/setup.ts';
 import { createLogger } from '../app/src/log/logger.ts';
 import { createRegistry, startMetricsServer } from '../app/src/metrics/server.ts';
-import { runCli } from './cli.ts';
+import { runCli, secondsOption } from './cli.ts';
 
 const USAGE = 'certd [--check-interval SECONDS] [--retry-min SECONDS] [--retry-max SECONDS]';
 

@@ -55,6 +55,18 @@ export function waitOption(raw: string): number {
   return n;
 }
 
+/** The longest delay a Node timer keeps (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_SECONDS = Math.floor(2_147_483_647 / 1000);
+
+/** A duration option in seconds: a positive number a timer can hold (up to about 24 days). */
+export function secondsOption(raw: string | undefined, name: string): number {
+  const n = raw === undefined || raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!(n > 0 && n <= MAX_TIMER_SECONDS)) {
+    throw new UsageError(`${name} must be a positive number of seconds, at most ${MAX_TIMER_SECONDS}`);
+  }
+  return n;
+}
+
 /**
  * Connects, retrying for up to `waitSeconds`: deploy hooks start right after the database
  * container, which may still be initialising.

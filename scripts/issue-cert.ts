@@ -4,9 +4,9 @@
 // Usage: npm run issue-cert [-- --timeout SECONDS]
 import { parseArgs } from 'node:util';
 import { issueCertificate } from '../app/src/certs/issue.ts';
-import { secondsOption, setupCerts } from '../app/src/certs/setup.ts';
+import { setupCerts } from '../app/src/certs/setup.ts';
 import { createLogger } from '../app/src/log/logger.ts';
-import { print, runCli } from './cli.ts';
+import { print, runCli, secondsOption } from './cli.ts';
 
 runCli('issue-cert', 'issue-cert [--timeout SECONDS]', async (ctx) => {
   const { values } = parseArgs({ options: { timeout: { type: 'string', default: '300' } } });

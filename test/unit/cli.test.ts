@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type pg from 'pg';
-import { connectWithRetry, UsageError, waitOption } from '../../scripts/cli.ts';
+import { connectWithRetry, secondsOption, UsageError, waitOption } from '../../scripts/cli.ts';
 
 /**
  * A pool whose database refuses the first `failures` connections, counting the attempts. It
@@ -45,6 +45,28 @@ describe('waitOption', () => {
   for (const raw of ['2m', '', ' 5', '-1', '1.5', '1e3', 'Infinity', '99999999999999999999']) {
     it(`refuses ${JSON.stringify(raw)} as a usage error`, () => {
       assert.throws(() => waitOption(raw), UsageError);
+    });
+  }
+});
+
+describe('secondsOption', () => {
+  it('takes positive seconds, fractions too', () => {
+    assert.equal(secondsOption('600', '--check-interval'), 600);
+    assert.equal(secondsOption('0.5', '--retry-min'), 0.5);
+  });
+
+  // Infinity or 1e10 seconds would overflow Node's timer, which then fires at once: a daemon
+  // told to check every 300 years would check in a tight loop instead.
+  for (const raw of [undefined, '', '0', '-5', 'x', 'Infinity', '1e10', '2147484']) {
+    it(`refuses ${JSON.stringify(raw)} as a usage error naming the option`, () => {
+      assert.throws(
+        () => secondsOption(raw, '--check-interval'),
+        (err: Error) => {
+          assert.ok(err instanceof UsageError);
+          assert.match(err.message, /--check-interval/);
+          return true;
+        },
+      );
     });
   }
 });

@@ -49,12 +49,3 @@ export async function setupCerts(
   const manager = new CertManager({ config: acme, store, logger, backoff, agent });
   return { manager, lock: new DirLock(join(acme.certDir, '.lock')) };
 }
-
-/** A command-line duration in seconds: a positive number, or an error naming the option. */
-export function secondsOption(value: string | undefined, name: string): number {
-  const n = Number(value);
-  if (value === undefined || value.trim() === '' || !(n > 0)) {
-    throw new Error(`${name} must be a positive number of seconds`);
-  }
-  return n;
-}
