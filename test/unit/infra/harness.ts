@@ -95,11 +95,15 @@ function mocks(generated: string[], calls: Deployment['calls']): pulumi.runtime.
   };
 }
 
+let runs = 0;
+
 /**
  * What Pulumi's Node.js runtime does with this project (@pulumi/pulumi/cmd/run/run.js): `main`
  * from Pulumi.yaml is the program directory and becomes the working directory; the package is
  * ESM, so the directory's index.js, index.mjs, index.ts or index.mts (in that order) is loaded
  * with import(); its named exports (or its default export, never both) are the stack outputs.
+ * A second run in one process imports the entry point under a query of its own, so it runs again
+ * (the modules it imports hold no state).
  */
 export async function importProgram(): Promise<Record<string, unknown>> {
   const programDir = resolve(REPO, projectFile().main ?? '.');
@@ -108,7 +112,9 @@ export async function importProgram(): Promise<Record<string, unknown>> {
     existsSync(join(programDir, f)),
   );
   if (index === undefined) throw new Error(`No entrypoint found in ${programDir}`);
-  const exported = (await import(pathToFileURL(join(programDir, index)).href)) as Record<string, unknown>;
+  const url = pathToFileURL(join(programDir, index)).href;
+  runs += 1;
+  const exported = (await import(runs === 1 ? url : `${url}?run=${runs}`)) as Record<string, unknown>;
   if ('default' in exported) {
     if (Object.keys(exported).length !== 1) throw new Error('both a default export and named exports');
     return exported.default as Record<string, unknown>;
