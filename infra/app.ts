@@ -27,8 +27,10 @@ export interface AppReplicasArgs {
   edgeNetwork: pulumi.Input<string>;
   dataNetwork: pulumi.Input<string>;
   metricsNetwork: pulumi.Input<string>;
-  /** `KEY=value` list, checked against the app's config schema (env.ts). */
+  /** `KEY=value` list, checked against the app's config schema (env.ts); no secret value. */
   envs: pulumi.Input<string[]>;
+  /** The secrets the `*_FILE` variables in `envs` name. */
+  uploads: docker.types.input.ContainerUpload[];
   /** What must be in place before a replica starts (migrations applied). */
   dependsOn: pulumi.Resource[];
 }
@@ -56,6 +58,7 @@ export class AppReplicas extends pulumi.ComponentResource {
           image: args.image,
           command: APP_COMMAND,
           envs: args.envs,
+          uploads: args.uploads,
           networksAdvanced: [
             { name: args.edgeNetwork, aliases: [APP_ALIAS] },
             { name: args.dataNetwork },

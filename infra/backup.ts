@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { LOGGING, labels, probe, RESTART } from './containers.ts';
 import { DB } from './env.ts';
 import { REPO_ROOT } from './images.ts';
+import { SECRETS_DIR, secretUpload } from './secret-files.ts';
 
 // Database backups: a container of the Postgres image (so pg_dump and pg_restore are the server's
 // major version) on the internal `data` network, running scripts/backup.sh's loop: `pg_dump -Fc`
@@ -13,10 +14,19 @@ import { REPO_ROOT } from './images.ts';
 // The volume outlives `pulumi destroy` (retainOnDelete): destroying a stack must not take its
 // backups with it. It runs as root without any capability: Docker creates the new volume's
 // directory owned by root, and root owning its own files needs no privilege (the dumps are 0600).
+// The database password is a libpq password file (PGPASSFILE), uploaded root-owned and 0400 (libpq
+// ignores one that group or others may read), so it is in no environment and on no command line.
 
 export const BACKUP_DIR = '/backups';
 export const BACKUP_COMMAND = '/usr/local/bin/gpt-proxy-backup';
+export const PGPASSFILE = `${SECRETS_DIR}/pgpass`;
 const SCRIPT = `${REPO_ROOT}scripts/backup.sh`;
+
+/** The password file's one line: any database of the appliance's server as its user; `:` and `\` escaped. */
+export function pgpassLine(password: string): string {
+  const field = (text: string) => text.replace(/[\\:]/g, (c) => `\\${c}`);
+  return `${field(DB.host)}:${DB.port}:*:${field(DB.user)}:${field(password)}\n`;
+}
 
 export interface BackupsArgs {
   provider: docker.Provider;
@@ -44,16 +54,16 @@ export class Backups extends pulumi.ComponentResource {
       { name: `${args.prefix}-backups`, labels: [{ label: 'gpt-proxy.stack', value: args.prefix }] },
       { ...child, retainOnDelete: true },
     );
-    const env = args.password.apply((password) => [
+    const env = [
       `PGHOST=${DB.host}`,
       `PGPORT=${DB.port}`,
       `PGUSER=${DB.user}`,
       `PGDATABASE=${DB.name}`,
-      `PGPASSWORD=${password}`,
+      `PGPASSFILE=${PGPASSFILE}`,
       `BACKUP_DIR=${BACKUP_DIR}`,
       `BACKUP_SCHEDULE=${args.schedule}`,
       `BACKUP_RETENTION=${args.retention}`,
-    ]);
+    ];
     this.container = new docker.Container(
       `${name}-container`,
       {
@@ -61,8 +71,11 @@ export class Backups extends pulumi.ComponentResource {
         image: args.image,
         entrypoints: [BACKUP_COMMAND],
         command: ['loop'],
-        uploads: [{ file: BACKUP_COMMAND, content: readFileSync(SCRIPT, 'utf8'), executable: true }],
-        envs: pulumi.secret(env),
+        uploads: [
+          { file: BACKUP_COMMAND, content: readFileSync(SCRIPT, 'utf8'), executable: true },
+          secretUpload(PGPASSFILE, args.password.apply(pgpassLine), '0400'),
+        ],
+        envs: env,
         user: '0:0',
         capabilities: { drops: ['ALL'] },
         securityOpts: ['no-new-privileges:true'],

@@ -1,11 +1,16 @@
+import type * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
+import { SECRET_VARIABLES } from '../app/src/config/env.ts';
 import { ConfigError, loadConfig, type Section } from '../app/src/config/index.ts';
 import type { Settings } from './config.ts';
+import { envList, secretFiles } from './secret-files.ts';
 
 // The environment each program of the app image gets, built from the stack settings and checked
 // against the app's own config schema (app/src/config/schema.ts), so infra and app cannot drift:
 // once when the program runs, with stand-ins for secrets that are not known yet, and again with the
-// real values before any container or hook receives them.
+// real values before any container or hook receives them. The values are checked, so errors name
+// the variable the operator knows; a long-running container then gets each secret as a file
+// (containerEnv), a hook as a variable.
 
 /** The sections each program loads (see app/src/main.ts and the scripts' ctx.load calls). */
 export const SECTIONS = {
@@ -158,6 +163,36 @@ export interface CheckedEnv {
 
 export function checkedEnv(program: string, env: EnvSpec, sections: readonly Section[]): CheckedEnv {
   return { values: validatedEnv(program, env, sections), names: Object.keys(env) };
+}
+
+/** A long-running container's share of an environment: variables, and the files they name. */
+export interface ContainerEnv {
+  /** `KEY=value`: the settings, and `NAME_FILE=path` for each secret. No secret value. */
+  envs: string[];
+  /** The secrets, one file each (secret-files.ts). */
+  uploads: docker.types.input.ContainerUpload[];
+}
+
+/**
+ * `env` as a long-running container gets it: checked as validatedEnv checks it, then every secret
+ * variable (the app's SECRET_VARIABLES) turned into a file named by NAME_FILE. The files' contents
+ * come from the checked values, so they resolve only once the check on the real values passed.
+ */
+export function containerEnv(program: string, env: EnvSpec, sections: readonly Section[]): ContainerEnv {
+  const checked = validatedEnv(program, env, sections);
+  const settings: Record<string, string> = {};
+  const secrets: Record<string, pulumi.Output<string>> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if ((SECRET_VARIABLES as readonly string[]).includes(name)) {
+      secrets[name] = checked.apply((values) => values[name] ?? '');
+    } else if (typeof value === 'string') {
+      settings[name] = value;
+    } else {
+      throw new Error(`${program}: ${name} is not a plain string and not a secret the app reads from a file`);
+    }
+  }
+  const files = secretFiles(secrets);
+  return { envs: envList({ ...settings, ...files.env }), uploads: files.uploads };
 }
 
 /** Docker's `KEY=value` list, still secret. */

@@ -9,6 +9,7 @@ import {
   appEnv,
   certdEnv,
   checkedEnv,
+  containerEnv,
   databaseEnv,
   dockerEnvs,
   HOOK_ACME_CA_FILE,
@@ -79,6 +80,7 @@ const hooks = new ProvisioningHooks('hooks', {
   dependsOn: [images.appImage],
 });
 
+const appEnvironment = containerEnv('app', appEnv(s, secrets), SECTIONS.app);
 const app = new AppReplicas('app', {
   provider,
   prefix: s.prefix,
@@ -87,7 +89,8 @@ const app = new AppReplicas('app', {
   edgeNetwork: edge,
   dataNetwork: data,
   metricsNetwork: metrics,
-  envs: dockerEnvs(validatedEnv('app', appEnv(s, secrets), SECTIONS.app)),
+  envs: appEnvironment.envs,
+  uploads: appEnvironment.uploads,
   dependsOn: [hooks.initDb, redis.container],
 });
 

@@ -9,6 +9,7 @@ import type { ImageTags } from './config.ts';
 import { LOGGING, labels, RESTART, shellProbe, UNPRIVILEGED } from './containers.ts';
 import { METRICS_PORT } from './env.ts';
 import { NGINX_ALIAS, STATUS_PORT } from './nginx.ts';
+import { envList, secretFiles } from './secret-files.ts';
 
 // Monitoring (`monitoring: true`): Prometheus with the alert rules, Grafana with the dashboard, and
 // prometheus-nginx-exporter, all on the internal `metrics` network only - no route out, nothing
@@ -133,6 +134,8 @@ export class Monitoring extends pulumi.ComponentResource {
       GF_LOG_MODE: 'console',
       GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: `${DASHBOARDS_DIR}/gpt-proxy.json`,
     };
+    // Grafana's image reads any GF_* variable from the file GF_*__FILE names (its run.sh).
+    const admin = secretFiles({ GF_SECURITY_ADMIN_PASSWORD: adminPassword }, '__FILE');
     const files = grafanaFiles({
       prometheusUrl: `http://${ALIASES.prometheus}:${PROMETHEUS_PORT}`,
       scrapeInterval: SCRAPE_INTERVAL,
@@ -142,13 +145,8 @@ export class Monitoring extends pulumi.ComponentResource {
       {
         ...common('grafana', ALIASES.grafana),
         image: pull('grafana'),
-        envs: pulumi.secret(
-          adminPassword.apply((p) => [
-            ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
-            `GF_SECURITY_ADMIN_PASSWORD=${p}`,
-          ]),
-        ),
-        uploads: files.map((f) => ({ file: f.path, content: f.content })),
+        envs: envList({ ...settings, ...admin.env }),
+        uploads: [...files.map((f) => ({ file: f.path, content: f.content })), ...admin.uploads],
         volumes: [{ volumeName: volume('grafana'), containerPath: '/var/lib/grafana' }],
         healthcheck: httpCheck(GRAFANA_PORT, '/api/health'),
         wait: true,

@@ -4,10 +4,12 @@ import { DEFAULT_DB_POOL_SIZE } from '../app/src/config/schema.ts';
 import { APP_REPLICAS_MAX } from './config.ts';
 import { LOGGING, labels, RESTART, shellProbe } from './containers.ts';
 import { DB } from './env.ts';
+import { envList, secretFiles } from './secret-files.ts';
 
 // Postgres: the official image on the internal `data` network only (alias `postgres`, never
-// published), its data in a named volume, healthy once it accepts connections. It is replaced
-// delete-first: two servers must never open the same data directory.
+// published), its data in a named volume, healthy once it accepts connections. The password is a
+// file (POSTGRES_PASSWORD_FILE, secret-files.ts). It is replaced delete-first: two servers must
+// never open the same data directory.
 
 /**
  * Every replica's pool (the app's default DB_POOL_SIZE: infra sets none) twice over, since a
@@ -33,6 +35,7 @@ export class Postgres extends pulumi.ComponentResource {
 
   constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt-proxy:appliance:Postgres', name, {}, opts);
+    const password = secretFiles({ POSTGRES_PASSWORD: args.password });
     this.container = new docker.Container(
       `${name}-container`,
       {
@@ -41,13 +44,8 @@ export class Postgres extends pulumi.ComponentResource {
         // The image starts as root only to fix ownership; the data volume is created from the
         // image's own directory (owned by postgres), so it can run as postgres from the start.
         user: 'postgres',
-        envs: pulumi.secret(
-          args.password.apply((p) => [
-            `POSTGRES_USER=${DB.user}`,
-            `POSTGRES_DB=${DB.name}`,
-            `POSTGRES_PASSWORD=${p}`,
-          ]),
-        ),
+        envs: envList({ POSTGRES_USER: DB.user, POSTGRES_DB: DB.name, ...password.env }),
+        uploads: password.uploads,
         volumes: [{ volumeName: args.volume, containerPath: '/var/lib/postgresql/data' }],
         networksAdvanced: [{ name: args.network, aliases: [DB.host] }],
         healthcheck: shellProbe(`pg_isready -q -h 127.0.0.1 -U ${DB.user} -d ${DB.name}`),

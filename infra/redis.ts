@@ -2,18 +2,25 @@ import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import { LOGGING, labels, RESTART, shellProbe } from './containers.ts';
 import { REDIS } from './env.ts';
+import { envList, secretFiles } from './secret-files.ts';
 
 // Redis: the official image on the internal `data` network only (alias `redis`, never published),
 // as the image's `redis` user, with a password and an append-only file in a named volume.
-// The password reaches redis-server through a 0600 file written by the shell's printf builtin, so
-// it is in no process's command line; the health check hands it to redis-cli via REDISCLI_AUTH.
+// The password is an uploaded file (REDIS_PASSWORD_FILE, secret-files.ts). The shell's `read` and
+// `printf` builtins turn it into a 0600 redis.conf line, so it is in no process's command line or
+// environment; the health check reads it the same way and hands it to redis-cli via REDISCLI_AUTH.
 // Replaced delete-first, like Postgres: one server per data directory.
 
-const START = [
+export const START = [
   'umask 077',
-  'printf "requirepass %s\\n" "$REDIS_PASSWORD" > /tmp/redis-auth.conf',
+  'read -r password < "$REDIS_PASSWORD_FILE"',
+  'printf "requirepass %s\\n" "$password" > /tmp/redis-auth.conf',
   'exec redis-server /tmp/redis-auth.conf --dir /data --appendonly yes --appendfsync everysec',
 ].join(' && ');
+
+/** The health check, run by the container's /bin/sh. */
+export const HEALTH =
+  'read -r REDISCLI_AUTH < "$REDIS_PASSWORD_FILE" && export REDISCLI_AUTH && redis-cli ping | grep -q PONG';
 
 // The password becomes one word of a redis.conf line: no spaces, quotes or backslashes.
 const PASSWORD = /^[A-Za-z0-9._~!@#%^&*+=:,/?-]+$/;
@@ -42,6 +49,7 @@ export class Redis extends pulumi.ComponentResource {
 
   constructor(name: string, args: RedisArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt-proxy:appliance:Redis', name, {}, opts);
+    const password = secretFiles({ REDIS_PASSWORD: checkedPassword(args.password) });
     this.container = new docker.Container(
       `${name}-container`,
       {
@@ -49,10 +57,11 @@ export class Redis extends pulumi.ComponentResource {
         image: args.image,
         user: 'redis',
         command: ['sh', '-c', START],
-        envs: pulumi.secret(checkedPassword(args.password).apply((p) => [`REDIS_PASSWORD=${p}`])),
+        envs: envList(password.env),
+        uploads: password.uploads,
         volumes: [{ volumeName: args.volume, containerPath: '/data' }],
         networksAdvanced: [{ name: args.network, aliases: [REDIS.host] }],
-        healthcheck: shellProbe('REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG', '10s'),
+        healthcheck: shellProbe(HEALTH, '10s'),
         wait: true,
         waitTimeout: 120,
         restart: RESTART,

@@ -11,7 +11,8 @@
 #   gpt-proxy-backup matches 'CRON' MINUTE HOUR DAY MONTH WEEKDAY    exit 0 if CRON fires then
 #   gpt-proxy-backup health          the container's health check: fails after a failed backup
 #
-# Environment: PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD (libpq's own variables),
+# Environment: PGHOST PGPORT PGUSER PGDATABASE, PGPASSFILE or PGPASSWORD (libpq's own variables;
+# the Pulumi program gives PGPASSFILE, so the password is in no environment),
 # BACKUP_DIR (/backups), BACKUP_SCHEDULE (five-field cron in UTC, a @macro, or `off`),
 # BACKUP_RETENTION (how many scheduled backups to keep, default 7),
 # BACKUP_FAILED_MARK (the failed-backup mark, default BACKUP_DIR/.last-backup-failed).

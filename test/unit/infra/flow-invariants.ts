@@ -1,15 +1,37 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { SECRET_VARIABLES } from '../../../app/src/config/env.ts';
 import { loadConfig } from '../../../app/src/config/index.ts';
 import { SECTIONS } from '../../../infra/env.ts';
 import { digestFiles } from '../../../infra/files.ts';
+import { SECRETS_DIR } from '../../../infra/secret-files.ts';
 import { containers, type Expected } from './graph-invariants.ts';
 import { ADMIN_KEY, type Deployment, EXPIRES_AT } from './harness.ts';
-import { envOf, inputs, isSecretWrapper, one, plain, plainStrings, TYPES } from './registrations.ts';
+import {
+  envOf,
+  fileSecret,
+  inputs,
+  isSecretWrapper,
+  materialized,
+  one,
+  plain,
+  plainStrings,
+  rawUpload,
+  TYPES,
+  uploadsOf,
+} from './registrations.ts';
 import { REPO } from './stack-files.ts';
 
-// What must hold for every stack, part 2: secrets stay secret, every environment passes the app's
-// own schema (the sections config.test.ts ties to what each program loads), the hooks run in order with the right triggers, the outputs are as the contract says.
+/** Variables that would hand a container a secret as a value. */
+const SECRET_NAMES: readonly string[] = [...SECRET_VARIABLES, 'PGPASSWORD', 'GF_SECURITY_ADMIN_PASSWORD'];
+
+// What must hold for every stack, part 2: secrets stay secret (and out of every container's
+// environment: files instead), every environment passes the app's own schema (the sections
+// config.test.ts ties to what each program loads), the hooks run in order with the right
+// triggers, the outputs are as the contract says.
 
 export function describeFlow(d: Deployment, x: Expected): void {
   const prefix = `gpt-proxy-${x.stack}`;
@@ -24,7 +46,6 @@ export function describeFlow(d: Deployment, x: Expected): void {
           assert.ok(!text.includes(secret), `${r.name}.${path} carries a secret`);
       }
     }
-    for (const r of [c.postgres, c.redis, ...c.app]) assert.ok(isSecretWrapper(r.raw.envs), r.name);
     for (const name of ['init-db', 'init-upstream-keys', 'create-admin']) {
       assert.ok(isSecretWrapper(command(name).raw.environment), name);
     }
@@ -32,15 +53,63 @@ export function describeFlow(d: Deployment, x: Expected): void {
     assert.equal(d.outputs.adminApiKey?.value, ADMIN_KEY);
   });
 
-  test('each app container environment passes the app config schema', () => {
-    for (const app of c.app) {
-      const env = envOf(app);
-      assert.doesNotThrow(() => loadConfig(env, SECTIONS.app));
-      const cfg = loadConfig(env, SECTIONS.app);
-      assert.equal(cfg.server.port, 8000);
-      assert.equal(cfg.database.host, 'postgres');
-      assert.equal(cfg.redis.host, 'redis');
-      assert.equal(env.OPENAI_API_KEYS, undefined, 'the proxy reads upstream keys from Postgres');
+  // `docker inspect` shows a container's whole configuration, whether Pulumi marked it secret or not.
+  test("no container's environment, command or health check holds a secret, marked secret or not", () => {
+    for (const r of c.all) {
+      const { uploads: _, ...rest } = inputs(r);
+      const text = JSON.stringify(rest);
+      for (const secret of d.secretValues) assert.ok(!text.includes(secret), `${r.name} carries a secret`);
+      for (const entry of (rest.envs ?? []) as string[]) {
+        const name = entry.slice(0, entry.indexOf('='));
+        assert.ok(!SECRET_NAMES.includes(name), `${r.name}: ${name} is given as a value`);
+      }
+    }
+  });
+
+  test('each secret file a variable names is a secret upload of that container, readable by its user', () => {
+    let files = 0;
+    for (const r of c.all) {
+      const named = Object.entries(envOf(r)).filter(([, value]) => value.startsWith(`${SECRETS_DIR}/`));
+      for (const [name, path] of named) {
+        assert.match(name, /^(\w+?)(_FILE|__FILE)$|^PGPASSFILE$/, `${r.name}: ${name}`);
+        const upload = rawUpload(r, path);
+        assert.ok(upload, `${r.name}: ${name} names ${path}, which is uploaded`);
+        assert.ok(isSecretWrapper(upload.content), `${r.name}: ${path} is a secret`);
+        assert.equal(upload.executable, undefined);
+        // libpq ignores a password file others may read; the backup container runs as root.
+        const mode = name === 'PGPASSFILE' ? '0400' : '0444';
+        assert.equal(upload.permissions, mode, `${r.name}: ${path}`);
+        files += 1;
+      }
+      for (const upload of uploadsOf(r).filter((u) => u.file.startsWith(`${SECRETS_DIR}/`))) {
+        assert.ok(
+          named.some(([, path]) => path === upload.file),
+          `${r.name}: ${upload.file} is named by a variable`,
+        );
+      }
+    }
+    // Postgres, Redis, the backup container, Grafana: one each; each replica: four.
+    assert.equal(files, 3 + 4 * x.replicas + (x.monitoring ? 1 : 0));
+  });
+
+  test('each app container environment, with its files, passes the app config schema', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gpt-proxy-infra-files-'));
+    try {
+      for (const app of c.app) {
+        const env = materialized(app, dir);
+        assert.doesNotThrow(() => loadConfig(env, SECTIONS.app));
+        const cfg = loadConfig(env, SECTIONS.app);
+        assert.equal(cfg.server.port, 8000);
+        assert.equal(cfg.database.host, 'postgres');
+        assert.equal(cfg.redis.host, 'redis');
+        assert.match(cfg.encryption.current, /^[0-9a-f]{64}$/);
+        // The files hold what the servers were given.
+        assert.equal(cfg.database.password, fileSecret(c.postgres, 'POSTGRES_PASSWORD'));
+        assert.equal(cfg.redis.password, fileSecret(c.redis, 'REDIS_PASSWORD'));
+        assert.equal(env.OPENAI_API_KEYS, undefined, 'the proxy reads upstream keys from Postgres');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
     assert.doesNotThrow(() => loadConfig(envOf(c.certd), SECTIONS.certd));
     assert.equal(envOf(c.certd).ACME_DIRECTORY, x.acmeDirectory);

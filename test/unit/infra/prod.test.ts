@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { describeFlow } from './flow-invariants.ts';
 import { containers, describeGraph, type Expected } from './graph-invariants.ts';
 import { deploy } from './harness.ts';
-import { envOf, inputs, ofType, one, plain, TYPES } from './registrations.ts';
+import { envOf, fileSecret, inputs, ofType, one, plain, TYPES } from './registrations.ts';
 
 // The `prod` stack as Pulumi.prod.yaml gives it, plus what an operator sets with --secret.
 const SECRETS = {
@@ -29,7 +29,7 @@ describeFlow(d, expected);
 test('prod: a configured secret is used, only the missing ones are generated', () => {
   assert.deepEqual(ofType(d, TYPES.bytes), [], 'encryptionKey came from config');
   assert.equal(ofType(d, TYPES.password).length, 2);
-  for (const app of containers(d).app) assert.equal(envOf(app).ENCRYPTION_KEY, SECRETS.encryptionKey);
+  for (const app of containers(d).app) assert.equal(fileSecret(app, 'ENCRYPTION_KEY'), SECRETS.encryptionKey);
 });
 
 test('prod: upstream keys reach only init-upstream-keys, as a secret', () => {

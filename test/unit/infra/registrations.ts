@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Deployment } from './harness.ts';
 import { REPO } from './stack-files.ts';
 
@@ -60,6 +61,55 @@ export function one(d: Deployment, type: string, suffix: string): Registration {
   const found = ofType(d, type).filter((r) => r.name.endsWith(suffix));
   if (found.length !== 1) throw new Error(`expected one ${type} named *${suffix}, found ${found.length}`);
   return found[0] as Registration;
+}
+
+export interface Upload {
+  file: string;
+  content?: string;
+  contentBase64?: string;
+  executable?: boolean;
+  permissions?: string;
+}
+
+/** A container's uploads, contents unwrapped. */
+export function uploadsOf(r: Registration): Upload[] {
+  return (inputs(r).uploads ?? []) as Upload[];
+}
+
+/** The upload at `file` as the engine receives it: a secret content is still a wrapper. */
+export function rawUpload(r: Registration, file: string): Record<string, unknown> | undefined {
+  const list = (r.raw.uploads ?? []) as Record<string, unknown>[];
+  return list.find((u) => plain(u.file) === file);
+}
+
+/**
+ * The secret a container reads from the file its `variable + suffix` names (the trailing newline
+ * dropped, as every reader does); throws when the variable or the upload is missing.
+ */
+export function fileSecret(r: Registration, variable: string, suffix = '_FILE'): string {
+  const path = envOf(r)[`${variable}${suffix}`];
+  if (path === undefined) throw new Error(`${r.name}: no ${variable}${suffix}`);
+  const upload = uploadsOf(r).find((u) => u.file === path);
+  if (upload?.content === undefined) throw new Error(`${r.name}: nothing uploaded at ${path}`);
+  return upload.content.replace(/\n$/, '');
+}
+
+/**
+ * The container's environment as its program reads it: its uploads written below `dir` and each
+ * variable naming one pointed there, so the app's own NAME_FILE handling reads them.
+ */
+export function materialized(r: Registration, dir: string): Record<string, string> {
+  const uploads = uploadsOf(r);
+  const env = envOf(r);
+  for (const [name, value] of Object.entries(env)) {
+    const upload = uploads.find((u) => u.file === value);
+    if (upload === undefined) continue;
+    const path = join(dir, r.name, upload.file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, upload.content ?? Buffer.from(upload.contentBase64 ?? '', 'base64'));
+    env[name] = path;
+  }
+  return env;
 }
 
 /** `KEY=value` list → object. */
