@@ -16,6 +16,7 @@ import { type ApplierContext, applyCapture } from './applier/apply.ts';
 import { captureProgram } from './applier/capture.ts';
 import { destroyStack } from './applier/destroy.ts';
 import { Engine } from './applier/engine.ts';
+import { randomOutputs } from './applier/mocks.ts';
 import { type AppliedResource, type ApplyReport, type Capture, emptyState } from './applier/types.ts';
 import type { Edge } from './edge-client.ts';
 import { DOMAIN, e2eStack, PREFIX } from './stack.ts';
@@ -26,6 +27,11 @@ export interface Deployment {
   readonly edge: Edge;
   /** Runs the program under mocks with this `rateLimitRpm` (everything else fixed). */
   capture(rateLimitRpm: number): Promise<Capture>;
+  /**
+   * Every secret value of the stack a capture declares, worked out apart from what the program
+   * does with them: the `--secret` settings (each list item too) and what @pulumi/random made.
+   */
+  secretValues(capture: Capture): string[];
   /** Applies a capture; its events become test diagnostics, or go with the error. */
   apply(t: TestContext, capture: Capture): Promise<ApplyReport>;
   /** The applied resource with this logical name. */
@@ -62,10 +68,19 @@ export async function prepareDeployment(bed: TestBed, tags: ImageTags): Promise<
       }
     },
   };
+  const stack = (rateLimitRpm: number) =>
+    e2eStack({ cli: bed.cli, tags, caBundle, httpPort, httpsPort, rateLimitRpm, seed });
   return {
     edge,
-    capture: (rateLimitRpm) =>
-      captureProgram(e2eStack({ cli: bed.cli, tags, caBundle, httpPort, httpsPort, rateLimitRpm, seed })),
+    capture: (rateLimitRpm) => captureProgram(stack(rateLimitRpm)),
+    secretValues: (capture) => {
+      const configured = Object.values(stack(0).secrets).flatMap((v) => [v, ...v.split(',')]);
+      const generated = capture.resources
+        .filter((r) => r.type.startsWith('random:'))
+        .flatMap((r) => Object.values(randomOutputs(r.type, r.name, r.inputs, seed)))
+        .filter((v): v is string => typeof v === 'string');
+      return [...new Set([...configured, ...generated])];
+    },
     apply: async (t, capture) => {
       const events: string[] = [];
       try {

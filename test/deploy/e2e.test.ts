@@ -11,7 +11,17 @@ import { waitFor } from '../helpers/processes.ts';
 import type { Capture } from './applier/types.ts';
 import { type Deployment, prepareDeployment } from './deployment.ts';
 import { callEdge, chatBody, type StreamedEvent } from './edge-client.ts';
-import { changedResources, containerEnv, containersNamed, crash, psql, waitServing } from './probes.ts';
+import {
+  changedResources,
+  containerEnv,
+  containersNamed,
+  crash,
+  inspectEnv,
+  processEnv,
+  psql,
+  stackContainers,
+  waitServing,
+} from './probes.ts';
 import { PREFIX, STACK, UPSTREAM_KEYS } from './stack.ts';
 import { DELTA_DELAY_MS } from './surroundings.ts';
 
@@ -72,6 +82,50 @@ describe('deployment end to end: the Pulumi program on the test engine', {
     }
     const expiresAt = report.invokes[0]?.stdout ?? '';
     assert.ok(Date.parse(expiresAt) > Date.now(), `certificateExpiresAt: ${expiresAt}`);
+  });
+
+  test('docker inspect shows no secret of the stack: each container names its secret files', async () => {
+    const secrets = [...d.secretValues(first), adminKey];
+    assert.ok(secrets.length >= 6, `${secrets.length} secret values`);
+    const names = await stackContainers(bed);
+    const replicas = names.filter((n) => n.startsWith(`${PREFIX}-app-`));
+    assert.equal(replicas.length, 2);
+    assert.deepEqual(
+      names.filter((n) => !replicas.includes(n)),
+      ['backup', 'certd', 'nginx', 'postgres', 'redis'].map((s) => `${PREFIX}-${s}`),
+    );
+    for (const name of names) {
+      const inspect = await bed.cli.text(['inspect', name]);
+      for (const secret of secrets)
+        assert.ok(!inspect.includes(secret), `docker inspect ${name} shows a secret`);
+    }
+    const file = (name: string) => `/run/secrets/${name}`;
+    assert.equal(
+      (await inspectEnv(bed, `${PREFIX}-postgres`)).POSTGRES_PASSWORD_FILE,
+      file('postgres-password'),
+    );
+    assert.equal((await inspectEnv(bed, `${PREFIX}-redis`)).REDIS_PASSWORD_FILE, file('redis-password'));
+    assert.equal((await inspectEnv(bed, `${PREFIX}-backup`)).PGPASSFILE, file('pgpass'));
+    for (const replica of replicas) {
+      const env = await inspectEnv(bed, replica);
+      assert.equal(env.POSTGRES_PASSWORD_FILE, file('postgres-password'));
+      assert.equal(env.REDIS_PASSWORD_FILE, file('redis-password'));
+      assert.equal(env.ENCRYPTION_KEY_FILE, file('encryption-key'));
+      assert.equal(env.ENCRYPTION_KEY_PREVIOUS_FILE, file('encryption-key-previous'));
+    }
+    // Nor does the environment the replicas' and the backup's processes start with (under their
+    // init). Not asked: Postgres (its entrypoint, as the official image's, exports the file's
+    // content to the server) and Redis (redis-server reuses its environment's memory for its
+    // process title, so /proc shows nothing there).
+    for (const name of [...replicas, `${PREFIX}-backup`]) {
+      const environ = await processEnv(bed, name);
+      assert.match(environ, /_FILE=\/run\/secrets\/|PGPASSFILE=/, name);
+      for (const secret of secrets) assert.ok(!environ.includes(secret), `${name}'s process holds a secret`);
+    }
+    // The replicas reach Postgres and Redis with their files (the next tests); the backup's pg_dump
+    // has no scheduled run here, so one is run now: libpq takes its password file.
+    const backup = await bed.cli.run(['exec', `${PREFIX}-backup`, 'gpt-proxy-backup', 'now', 'e2e']);
+    assert.match(backup.stdout, /backup written: e2e-\d{8}T\d{6}Z\.dump/);
   });
 
   test('a chat completion and a streamed one through the whole chain; usage rows in Postgres', async (t) => {

@@ -1,8 +1,9 @@
 /**
  * Looking at the deployed stack from the test: SQL in the Postgres container (`docker exec …
- * psql`), a container's environment as its processes see it, a crash of a container's main
- * process (the restart policy must bring it back), waiting until the service answers again, and
- * which resources two captures declare differently.
+ * psql`), the stack's containers, a container's environment as its processes see it and as
+ * `docker inspect` shows it, a crash of a container's main process (the restart policy must bring
+ * it back), waiting until the service answers again, and which resources two captures declare
+ * differently.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { TestBed } from '../docker/testbed.ts';
@@ -30,6 +31,26 @@ export async function psql(bed: TestBed, sql: string): Promise<string> {
 export async function containerEnv(bed: TestBed, name: string): Promise<Record<string, string>> {
   const lines = (await bed.cli.text(['exec', name, 'env'])).split('\n');
   return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** The environment Docker keeps for the container (`docker inspect`'s Config.Env). */
+export async function inspectEnv(bed: TestBed, name: string): Promise<Record<string, string>> {
+  const list = JSON.parse(
+    await bed.cli.text(['inspect', '--format', '{{json .Config.Env}}', name]),
+  ) as string[];
+  return Object.fromEntries(list.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** The environment of the container's process 1 (what the service itself, or its init, was started with). */
+export async function processEnv(bed: TestBed, name: string): Promise<string> {
+  return bed.cli.text(['exec', name, 'sh', '-c', "tr '\\0' '\\n' < /proc/1/environ"]);
+}
+
+/** Names of the stack's containers (by its label), running or not. */
+export async function stackContainers(bed: TestBed): Promise<string[]> {
+  const filter = `label=gpt-proxy.stack=${PREFIX}`;
+  const out = await bed.cli.text(['ps', '--all', '--filter', filter, '--format', '{{.Names}}']);
+  return out.split('\n').filter(Boolean).sort();
 }
 
 /** Names of the running containers whose name starts with `prefix`. */

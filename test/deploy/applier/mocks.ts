@@ -39,7 +39,8 @@ function seededBytes(seed: string, name: string, length: number): Buffer {
   return Buffer.concat(blocks).subarray(0, length);
 }
 
-function randomOutputs(type: string, name: string, inputs: JsonObject, seed: string): JsonObject {
+/** What a @pulumi/random resource outputs, from its inputs and the seed (also for the tests' use). */
+export function randomOutputs(type: string, name: string, inputs: JsonObject, seed: string): JsonObject {
   const length = inputs.length;
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 1) {
     throw new ApplierRefusal(`applier: ${type} "${name}": input \`length\` must be a positive integer`);
