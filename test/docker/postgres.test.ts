@@ -1,7 +1,7 @@
 // The postgres stand-in against the official image's documented interface: initialisation of an
-// empty data volume from POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, the postgres user,
-// password authentication over the network, pg_isready, /docker-entrypoint-initdb.d, a kept
-// cluster on restart, and a refusal to initialise without a password.
+// empty data volume from POSTGRES_USER / POSTGRES_PASSWORD (or its _FILE) / POSTGRES_DB, the
+// postgres user, password authentication over the network, pg_isready, /docker-entrypoint-initdb.d,
+// a kept cluster on restart, and a refusal to initialise without a password.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { processes, waitForExit, waitForLog } from './probes.ts';
@@ -28,15 +28,18 @@ describe('postgres stand-in', { skip: bed.skip }, () => {
     return bed.cli.run([...args, tags.postgres, ...command], { allowFailure: true, timeoutMs: 60_000 });
   };
 
-  test('initialises an empty volume from its environment as postgres and answers pg_isready by alias', async () => {
-    // The Pulumi program's way: --user postgres from the start, a named volume, an alias.
+  test('initialises an empty volume from its environment and a password file as postgres, answers pg_isready by alias', async () => {
+    // The Pulumi program's way: --user postgres from the start, a named volume, an alias, the
+    // password an uploaded root-owned 0444 file named by POSTGRES_PASSWORD_FILE.
+    const { POSTGRES_PASSWORD: password, ...settings } = ENV;
     const pg = await bed.run({
       name: 'pg-env',
       image: tags.postgres,
       network: 'pg-net',
       aliases: ['postgres'],
       user: 'postgres',
-      env: ENV,
+      env: { ...settings, POSTGRES_PASSWORD_FILE: '/run/secrets/postgres-password' },
+      files: [{ path: '/run/secrets/postgres-password', content: `${password}\n`, mode: 0o444 }],
       volumes: ['pg-env-data:/var/lib/postgresql/data'],
       options: ['--shm-size', '128m'],
     });

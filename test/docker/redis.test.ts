@@ -4,6 +4,7 @@
 // mode off by default so other containers can connect.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { HEALTH as PROGRAM_HEALTH, START as PROGRAM_START } from '../../infra/redis.ts';
 import { processes, waitForLog } from './probes.ts';
 import type { ImageTags } from './recipes.ts';
 import { openTestBed } from './testbed.ts';
@@ -13,12 +14,6 @@ const REDIS_UID = 999;
 const PASSWORD = 'redis-Test_pw.1';
 /** A warning line the docker CLI prints on stderr about the host, e.g. when IPv4 forwarding is off. */
 const DOCKER_WARNING = /^WARNING: .*(\n|$)/gm;
-// infra/redis.ts: the password reaches redis-server through a 0600 file, not the command line.
-const PROGRAM_START = [
-  'umask 077',
-  'printf "requirepass %s\\n" "$REDIS_PASSWORD" > /tmp/redis-auth.conf',
-  'exec redis-server /tmp/redis-auth.conf --dir /data --appendonly yes --appendfsync everysec',
-].join(' && ');
 
 describe('redis stand-in', { skip: bed.skip }, () => {
   let tags: ImageTags;
@@ -45,13 +40,15 @@ describe('redis stand-in', { skip: bed.skip }, () => {
   };
 
   test('takes its configuration from the command line as the program gives it, as redis, with AOF in /data', async () => {
+    // infra/redis.ts: the password is an uploaded root-owned 0444 file, its path in the environment.
     const redis = await bed.run({
       name: 'redis-program',
       image: tags.redis,
       network: 'redis-net',
       aliases: ['redis'],
       user: 'redis',
-      env: { REDIS_PASSWORD: PASSWORD },
+      env: { REDIS_PASSWORD_FILE: '/run/secrets/redis-password' },
+      files: [{ path: '/run/secrets/redis-password', content: `${PASSWORD}\n`, mode: 0o444 }],
       volumes: ['redis-data:/data'],
       command: ['sh', '-c', PROGRAM_START],
     });
@@ -62,11 +59,7 @@ describe('redis stand-in', { skip: bed.skip }, () => {
     assert.equal(await cli('redis', ['config', 'get', 'appendonly'], PASSWORD), 'appendonly\nyes');
 
     // The program's health check, run inside the container.
-    const health = await redis.exec([
-      'sh',
-      '-c',
-      'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG',
-    ]);
+    const health = await redis.exec(['sh', '-c', PROGRAM_HEALTH]);
     assert.equal(health.code, 0);
     const files = await redis.exec(['sh', '-c', 'ls /data/appendonlydir && stat -c %U /data']);
     assert.match(files.stdout, /appendonly\.aof/);
@@ -74,6 +67,9 @@ describe('redis stand-in', { skip: bed.skip }, () => {
     const server = (await processes(redis)).find((p) => p.pid === 1);
     assert.equal(server?.uid, REDIS_UID);
     assert.match(server?.cmdline ?? '', /redis-server/);
+    assert.ok(!server?.cmdline.includes(PASSWORD), 'the password is on no command line');
+    const conf = await redis.exec(['sh', '-c', 'stat -c %a /tmp/redis-auth.conf']);
+    assert.equal(conf.stdout.trim(), '600', 'the redis.conf line is for redis only');
   });
 
   test('runs flag arguments as redis-server, dropping root to redis, with protected mode off', async () => {
