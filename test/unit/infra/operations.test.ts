@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../../app/src/config/index.ts';
 import { APP_REPLICAS_MAX, DEFAULTS } from '../../../infra/config.ts';
@@ -12,6 +15,7 @@ import {
   fileSecret,
   inputs,
   isSecretWrapper,
+  materialized,
   ofType,
   one,
   type Registration,
@@ -115,7 +119,13 @@ test("Postgres allows every replica's pool twice over (a rolling update), for th
   const max = Number(/^max_connections=(\d+)$/.exec(command.at(-1) ?? '')?.[1]);
   assert.equal(command.at(-2), '-c');
   // The replicas' pool size as the app reads it from the environment this program gives it.
-  const pools = c.app.map((app) => loadConfig(envOf(app), ['database']).database.poolSize);
+  const dir = mkdtempSync(join(tmpdir(), 'gpt-proxy-infra-pool-'));
+  let pools: number[];
+  try {
+    pools = c.app.map((app) => loadConfig(materialized(app, dir), ['database']).database.poolSize);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const pool = Math.max(...pools);
   const margin = 10; // the backup's pg_dump, a hook, an operator's psql
   assert.ok(max >= 2 * APP_REPLICAS_MAX * pool + margin, `max_connections=${max}`);
