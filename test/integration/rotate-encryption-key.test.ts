@@ -84,4 +84,60 @@ describe('rotate-encryption-key', () => {
     const again = await runScript('rotate-encryption-key', [], { ...base, ENCRYPTION_KEY: k3 });
     assert.equal(again.stdout, 'reencrypted=0 unchanged=3\n');
   });
+
+  // docs/runbook.md, Restore: a dump taken before a rotation holds rows sealed under the older key.
+  it('restoring a dump older than a rotation: the older key as previous, then a re-seal under the current key', async () => {
+    const { name } = await pg.createDatabase();
+    const base = pg.env(name) as unknown as Record<string, string>;
+    const [older, current, next] = [hex(), hex(), hex()];
+    const keys = ['sk-restore-a', 'sk-restore-b'].map((k) => `${k}-${randomBytes(8).toString('hex')}`);
+    const seed = { OPENAI_API_KEYS: keys.join(',') };
+    assert.equal((await runScript('init-db', [], base)).code, 0);
+    // The restored database: every row sealed under the key the stack had when the dump was taken.
+    await runScript('init-upstream-keys', [], { ...base, ...seed, ENCRYPTION_KEY: older });
+    const client = await pg.connect(name);
+    try {
+      const rows = async () => (await client.query('SELECT * FROM upstream_keys ORDER BY id')).rows;
+      const restored = await rows();
+
+      // Not this way: a fresh rotation's step 1 puts the current key in encryptionKeyPrevious, in
+      // place of the older one. Neither the re-seal nor the deploy hook can open the rows; both
+      // stop with the rows as they were.
+      const rotatedAgain = { ...base, ENCRYPTION_KEY: next, ENCRYPTION_KEY_PREVIOUS: current };
+      const reseal = await runScript('rotate-encryption-key', [], rotatedAgain);
+      assert.equal(reseal.code, 1);
+      assert.match(reseal.stderr, /ENCRYPTION_KEY_PREVIOUS/);
+      const hook = await runScript('init-upstream-keys', [], { ...rotatedAgain, ...seed });
+      assert.equal(hook.code, 1);
+      assert.match(hook.stderr, /add that key to ENCRYPTION_KEY_PREVIOUS/);
+      assert.deepEqual(await rows(), restored);
+
+      // The runbook's way: the stack's key stays, the older one is added as previous (pulumi up
+      // runs the hook with both), the rotation's step 2 re-seals with those two keys, and step 3
+      // drops the older one (pulumi up runs the hook with the current key alone).
+      const both = { ...base, ENCRYPTION_KEY: current, ENCRYPTION_KEY_PREVIOUS: older };
+      assert.equal((await runScript('init-upstream-keys', [], { ...both, ...seed })).code, 0);
+      const r = await runScript('rotate-encryption-key', [], both);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'reencrypted=2 unchanged=0\n');
+      const currentOnly = new SecretBox({ current });
+      const opened = (await rows()).map((row) =>
+        currentOnly.open({
+          ciphertext: row.key_ciphertext,
+          iv: row.key_iv,
+          authTag: row.key_auth_tag,
+          keyId: row.encryption_key_id,
+        }),
+      );
+      assert.deepEqual(opened, keys);
+      const dropped = await runScript('init-upstream-keys', [], {
+        ...base,
+        ...seed,
+        ENCRYPTION_KEY: current,
+      });
+      assert.equal(dropped.stdout, 'added=0 reactivated=0 retired=0 unchanged=2\n');
+    } finally {
+      await client.end();
+    }
+  });
 });
