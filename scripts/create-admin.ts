@@ -42,8 +42,9 @@ runCli('create-admin', USAGE, async (ctx) => {
         return 0;
       case 'rotated': {
         const enabled = result.reenabled ? '; the user was disabled and is re-enabled' : '';
+        const promoted = result.promoted ? '; the user was not an admin and is one now' : '';
         process.stderr.write(
-          `create-admin: ${username} exists; issued a new key, revoked ${result.revokedKeys}${enabled}\n`,
+          `create-admin: ${username} exists; issued a new key, revoked ${result.revokedKeys}${enabled}${promoted}\n`,
         );
         await print(
           json
@@ -52,15 +53,14 @@ runCli('create-admin', USAGE, async (ctx) => {
         );
         return 0;
       }
-      case 'exists':
-        process.stderr.write(
-          `create-admin: user ${username} already exists; no key issued (--rotate-key issues a new one)\n`,
-        );
+      case 'exists': {
+        const what = result.isAdmin
+          ? 'no key issued (--rotate-key issues a new one)'
+          : 'it is not an admin; no key issued (--rotate-key makes it an admin with a new key)';
+        process.stderr.write(`create-admin: user ${username} already exists; ${what}\n`);
         if (json) await print(JSON.stringify({ username, email, created: false }));
         return 0;
-      case 'not-admin':
-        process.stderr.write(`create-admin: user ${username} exists but is not an admin; no key issued\n`);
-        return 1;
+      }
     }
   } finally {
     await pool.end();

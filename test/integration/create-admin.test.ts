@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { hashApiKey } from '../../app/src/crypto/api-keys.ts';
 import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
 import { runScript } from '../helpers/scripts.ts';
+import { type AdminFixture, assertError, type Page, startAdminFixture, type User } from './admin-fixture.ts';
 
 describe('create-admin', () => {
   let pg: PostgresServer;
@@ -136,5 +137,61 @@ describe('create-admin', () => {
       assert.equal(r.code, 2, `args ${args.join(' ')}`);
       assert.match(r.stderr, /usage: create-admin/);
     }
+  });
+});
+
+// README's recovery recipe (--rotate-key) must work also when the admin was demoted by another admin.
+describe('create-admin for an existing user who is not an admin', () => {
+  let f: AdminFixture;
+  before(async () => {
+    f = await startAdminFixture();
+  });
+  after(async () => {
+    await f?.close();
+  });
+  const run = (...args: string[]) => runScript('create-admin', args, f.stack.env);
+  const userRow = async (id: number) =>
+    (await f.stack.db.query('SELECT is_admin, disabled FROM users WHERE id = $1', [id])).rows[0];
+  const keyStatuses = async (userId: number) =>
+    (await f.stack.db.query('SELECT status FROM api_keys WHERE user_id = $1 ORDER BY id', [userId])).rows.map(
+      (r) => r.status,
+    );
+
+  it('--rotate-key makes it an admin again, with a new key that works on the admin API', async () => {
+    const bob = await f.stack.issueKey({ admin: true, username: 'bob' });
+    const demoted = await f.call('PATCH', `/users/${bob.userId}`, { body: { is_admin: false } });
+    assert.equal(demoted.status, 200, demoted.text);
+    assertError(await f.call('GET', '/users', { key: bob.key }), 403, 'insufficient_permissions');
+
+    const r = await run('--username', 'bob', '--email', 'bob@example.com', '--rotate-key', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stdout);
+    const out = JSON.parse(lines[0] as string);
+    assert.deepEqual(Object.keys(out), ['username', 'email', 'created', 'apiKey']);
+    assert.equal(out.created, false);
+    assert.match(r.stderr, /revoked 1; the user was not an admin and is one now/);
+    assert.deepEqual(await userRow(bob.userId), { is_admin: true, disabled: false });
+    assert.deepEqual(await keyStatuses(bob.userId), ['revoked', 'active']);
+    const users = await f.call<Page<User>>('GET', '/users', { key: out.apiKey });
+    assert.equal(users.status, 200, users.text);
+    assert.equal(users.body.data.find((u) => u.id === bob.userId)?.is_admin, true);
+  });
+
+  it('without --rotate-key: exit 0, no key, and stderr says it is not an admin', async () => {
+    const carol = await f.stack.issueKey({ username: 'carol' });
+    const plain = await run('--username', 'carol', '--email', 'carol@example.com');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, '');
+    assert.match(plain.stderr, /carol already exists; it is not an admin; no key issued/);
+    const json = await run('--username', 'carol', '--email', 'carol@example.com', '--json');
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      username: 'carol',
+      email: 'carol@example.com',
+      created: false,
+    });
+    assert.deepEqual(await userRow(carol.userId), { is_admin: false, disabled: false });
+    assert.deepEqual(await keyStatuses(carol.userId), ['active']);
   });
 });

@@ -10,15 +10,14 @@ export interface CreateAdminInput {
 
 export type CreateAdminResult =
   | { outcome: 'created'; apiKey: string }
-  | { outcome: 'exists' }
-  | { outcome: 'rotated'; apiKey: string; revokedKeys: number; reenabled: boolean }
-  | { outcome: 'not-admin' };
+  | { outcome: 'exists'; isAdmin: boolean }
+  | { outcome: 'rotated'; apiKey: string; revokedKeys: number; reenabled: boolean; promoted: boolean };
 
 /**
  * Creates an admin user with one API key, or — when the username is taken — leaves it alone,
  * unless `rotateKey` asks for a new key, which revokes the user's earlier ones in the same
- * transaction and enables the user if it was disabled. Safe to run twice at once: the unique
- * username decides who creates.
+ * transaction and makes the user an enabled admin again if it was disabled or demoted. Safe to
+ * run twice at once: the unique username decides who creates.
  */
 export async function createAdmin(pool: pg.Pool, input: CreateAdminInput): Promise<CreateAdminResult> {
   return withTransaction(pool, async (client) => {
@@ -36,11 +35,14 @@ export async function createAdmin(pool: pg.Pool, input: CreateAdminInput): Promi
     );
     const user = existing.rows[0];
     if (!user) throw new Error('user vanished while being read');
-    if (!input.rotateKey) return { outcome: 'exists' };
-    if (!user.is_admin) return { outcome: 'not-admin' };
-    // This is the way back in when no admin key works; a disabled user's new key would get 401.
-    if (user.disabled) {
-      await client.query('UPDATE users SET disabled = false, updated_at = now() WHERE id = $1', [user.id]);
+    if (!input.rotateKey) return { outcome: 'exists', isAdmin: user.is_admin };
+    // This is the way back in when no admin key works: a disabled user's new key would get 401, a
+    // demoted one's 403 on the admin API (another admin may have demoted it, then been lost too).
+    if (user.disabled || !user.is_admin) {
+      await client.query(
+        'UPDATE users SET disabled = false, is_admin = true, updated_at = now() WHERE id = $1',
+        [user.id],
+      );
     }
     const revoked = await client.query(
       `UPDATE api_keys SET status = 'revoked', revoked_at = now(), updated_at = now()
@@ -52,6 +54,7 @@ export async function createAdmin(pool: pg.Pool, input: CreateAdminInput): Promi
       apiKey: await insertKey(client, user.id),
       revokedKeys: revoked.rowCount ?? 0,
       reenabled: user.disabled,
+      promoted: !user.is_admin,
     };
   });
 }
