@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { scheduleProblem } from './backup-schedule.ts';
 
 // The stack's configuration (`gpt-proxy:` namespace, see Pulumi.yaml), read once into a plain,
@@ -35,6 +36,8 @@ export interface Settings {
   rateLimitTpm: number;
   logPromptBody: boolean;
   bindAddress: string;
+  /** Networks that may reach /admin… through nginx, comma-separated; '' lets everyone (the keys still decide). */
+  adminAllowCidrs: string;
   httpPort: number;
   httpsPort: number;
   images: ImageTags;
@@ -61,6 +64,7 @@ export const DEFAULTS: Defaults = {
   rateLimitTpm: 0,
   logPromptBody: false,
   bindAddress: '0.0.0.0',
+  adminAllowCidrs: '',
   httpPort: 80,
   httpsPort: 443,
   images: {
@@ -112,6 +116,12 @@ export function loadSettings(config: ConfigReader, stack: string): Settings {
     rateLimitTpm: config.getNumber('rateLimitTpm') ?? DEFAULTS.rateLimitTpm,
     logPromptBody: config.getBoolean('logPromptBody') ?? DEFAULTS.logPromptBody,
     bindAddress: text('bindAddress', DEFAULTS.bindAddress),
+    // One line, no blanks: nginx's start-up check takes nothing else.
+    adminAllowCidrs: text('adminAllowCidrs', DEFAULTS.adminAllowCidrs)
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '')
+      .join(','),
     httpPort: config.getNumber('httpPort') ?? DEFAULTS.httpPort,
     httpsPort: config.getNumber('httpsPort') ?? DEFAULTS.httpsPort,
     images: {
@@ -180,11 +190,25 @@ export function settingsProblems(s: Settings): string[] {
   if (!IPV4.test(s.bindAddress) && !/^[0-9a-fA-F:]+$/.test(s.bindAddress)) {
     problems.push('bindAddress: must be an IP address of the Docker host, e.g. 0.0.0.0 or 127.0.0.1');
   }
+  const network = s.adminAllowCidrs === '' ? -1 : s.adminAllowCidrs.split(',').findIndex(notNetwork);
+  if (network >= 0) {
+    problems.push(
+      `adminAllowCidrs: item ${network + 1} is not a network: give addresses or CIDR networks separated by commas, e.g. 10.0.0.0/8,192.168.1.0/24 (or leave it empty for no limit)`,
+    );
+  }
   for (const [name, ref] of Object.entries(s.images)) {
     if (!IMAGE_REF.test(ref))
       problems.push(`images.${name}: must be an image reference like postgres:15-bookworm`);
   }
   return problems;
+}
+
+/** Whether `item` is not something nginx's `allow` takes: an IP address, optionally with a prefix length. */
+function notNetwork(item: string): boolean {
+  const [address = '', prefix, extra] = item.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return true;
+  return prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > (version === 4 ? 32 : 128));
 }
 
 /** Settings that work but are probably not what the operator meant. */

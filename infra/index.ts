@@ -116,6 +116,7 @@ const nginx = new Nginx('nginx', {
   webrootVolume: volumes.acmeWebroot.name,
   domain: s.domain,
   bindAddress: s.bindAddress,
+  adminAllowCidrs: s.adminAllowCidrs,
   httpPort: s.httpPort,
   httpsPort: s.httpsPort,
   // certd creates the shared volumes and the first certificate; the app is what nginx serves.

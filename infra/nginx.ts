@@ -54,6 +54,8 @@ export interface NginxArgs {
   webrootVolume: pulumi.Input<string>;
   domain: string;
   bindAddress: string;
+  /** NGINX_ADMIN_ALLOW_CIDRS: networks that may reach /admin…; '' for no limit. */
+  adminAllowCidrs: string;
   httpPort: number;
   httpsPort: number;
   dependsOn: pulumi.Resource[];
@@ -76,6 +78,8 @@ export class Nginx extends pulumi.ComponentResource {
       NGINX_STATUS_PORT: String(STATUS_PORT),
       // Docker's embedded DNS: follows the app replicas as they are replaced.
       NGINX_RESOLVER: '127.0.0.11',
+      // Only when set: an unchanged environment does not replace nginx on upgrade.
+      ...(args.adminAllowCidrs === '' ? {} : { NGINX_ADMIN_ALLOW_CIDRS: args.adminAllowCidrs }),
     };
     this.container = new docker.Container(
       `${name}-container`,

@@ -41,6 +41,8 @@ const CONTRACT_KEYS = [
   'rateLimitTpm',
   'logPromptBody',
   'bindAddress',
+  // An addition to the contract: NGINX_ADMIN_ALLOW_CIDRS, which README's edge section offers.
+  'adminAllowCidrs',
   'httpPort',
   'httpsPort',
   'images',
@@ -220,6 +222,34 @@ describe('settings and environments', () => {
         problems(bad),
         ['images.nginx: must be an image reference like postgres:15-bookworm'],
         JSON.stringify(bad),
+      );
+    }
+  });
+
+  it('adminAllowCidrs: addresses or CIDR networks, comma-separated, handed to nginx as one line', () => {
+    const load = (adminAllowCidrs: string) =>
+      loadSettings(reader({ domain: 'api.example.com', adminAllowCidrs }), 'x').adminAllowCidrs;
+    assert.equal(load(''), '');
+    assert.equal(
+      load(' 10.0.0.0/8, 192.168.1.0/24,\n203.0.113.7,fd00::/8 ,'),
+      '10.0.0.0/8,192.168.1.0/24,203.0.113.7,fd00::/8',
+    );
+    const fix =
+      'give addresses or CIDR networks separated by commas, e.g. 10.0.0.0/8,192.168.1.0/24 (or leave it empty for no limit)';
+    for (const [bad, item] of [
+      ['10.0.0.0/33', 1],
+      ['10.0.0.0/8,fd00::/129', 2],
+      ['10.0.0.0/8,192.168.1.0/24,office', 3],
+      ['10.0.0/8', 1],
+      ['10.0.0.0/8/8', 1],
+      ['10.0.0.0/', 1],
+      ['10.0.0.0 192.168.0.0/16', 1],
+      ['all', 1],
+    ] as const) {
+      assert.throws(
+        () => load(bad),
+        (err: Error) => err.message.includes(`adminAllowCidrs: item ${item} is not a network: ${fix}`),
+        bad,
       );
     }
   });

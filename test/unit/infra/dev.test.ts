@@ -35,6 +35,10 @@ test('dev: every internal secret is generated, once, by @pulumi/random', () => {
   for (const r of ofType(d, TYPES.password)) assert.equal(inputs(r).special, false);
 });
 
+test('dev: no admin allow-list, so nginx is not told one (nor replaced for it on upgrade)', () => {
+  assert.equal(envOf(containers(d).nginx).NGINX_ADMIN_ALLOW_CIDRS, undefined);
+});
+
 test('dev: the proxy gets the default upstream and no certificate settings', () => {
   const env = envOf(containers(d).app[0] ?? containers(d).certd);
   assert.equal(env.UPSTREAM_TYPE, 'openai');

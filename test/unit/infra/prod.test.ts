@@ -5,12 +5,13 @@ import { containers, describeGraph, type Expected } from './graph-invariants.ts'
 import { deploy } from './harness.ts';
 import { envOf, fileSecret, inputs, ofType, one, plain, TYPES } from './registrations.ts';
 
-// The `prod` stack as Pulumi.prod.yaml gives it, plus what an operator sets with --secret.
+// The `prod` stack as Pulumi.prod.yaml gives it, plus what an operator sets with --secret, and an
+// admin allow-list.
 const SECRETS = {
   openaiApiKeys: 'sk-prod-canary-one,sk-prod-canary-two',
   encryptionKey: 'c0ffee'.repeat(11).slice(0, 64),
 };
-const d = await deploy('prod', SECRETS);
+const d = await deploy('prod', SECRETS, { adminAllowCidrs: '10.0.0.0/8, 192.168.1.0/24' });
 
 const expected: Expected = {
   stack: 'prod',
@@ -53,4 +54,8 @@ test('prod: the app replicas differ from dev where they should', () => {
   assert.equal(certd.ACME_EMAIL, 'ops@example.com');
   assert.match(String(inputs(one(d, TYPES.command, 'create-admin')).create), /--email ops@example\.com/);
   assert.equal(envOf(c.nginx).NGINX_PUBLIC_HTTPS_PORT, '443');
+});
+
+test('prod: adminAllowCidrs reaches nginx as NGINX_ADMIN_ALLOW_CIDRS', () => {
+  assert.equal(envOf(containers(d).nginx).NGINX_ADMIN_ALLOW_CIDRS, '10.0.0.0/8,192.168.1.0/24');
 });
