@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/processes.ts';
-import { type AdminFixture, assertError, type Page, startAdminFixture } from './admin-fixture.ts';
+import { type AdminFixture, assertError, type Page, request, startAdminFixture } from './admin-fixture.ts';
 
 interface Totals {
   requests: number;
@@ -221,6 +221,29 @@ describe('admin API: usage and request log', () => {
     assert.equal(row.request_id, requestId);
     assert.equal(row.status_code, 200);
     assert.equal(row.model, 'gpt-4o-mini');
+  });
+
+  // README (Usage): a row for every authenticated request to the API routes, none for the admin API.
+  it('the admin API writes no usage row; the API routes do, also for an admin key', async () => {
+    const auditor = await f.stack.issueKey({ admin: true, username: 'auditor' });
+    assert.equal((await f.call('GET', '/users', { key: auditor.key })).status, 200);
+    assert.equal((await f.call('GET', '/nope', { key: auditor.key })).status, 404);
+    const models = await request(`${f.app.url}/v1/models`, {
+      headers: { authorization: `Bearer ${auditor.key}` },
+    });
+    assert.equal(models.status, 200, models.text);
+    // Rows are written in order, so once the /v1/models row is there, an admin call's would be too.
+    const routes = await waitFor(
+      async () => {
+        f.app.settle();
+        const { rows } = await f.stack.db.query('SELECT route FROM usage_logs WHERE api_key_id = $1', [
+          auditor.id,
+        ]);
+        return rows.length > 0 ? rows.map((r) => r.route) : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: 'the usage row of GET /v1/models' },
+    );
+    assert.deepEqual(routes, ['/v1/models']);
   });
 
   it('answers request-log validation errors with 400 naming the parameter', async () => {
