@@ -26,24 +26,37 @@ export function createPool(db: Config['database'], options: PoolOptions = {}): p
   });
   // Without a listener, an idle client losing its connection would crash the process.
   pool.on('error', (err) => options.onIdleError?.(err));
+  // pg-pool listens for a client's 'error' only while the client is idle. One checked out (a
+  // transaction, a script's session) whose connection drops (Postgres restarted, the backend
+  // terminated) would emit it to nobody, and the process would exit, cutting every stream. The
+  // error reaches its holder anyway: it fails the query running and every later one on that client,
+  // and the client, marked unusable, is destroyed when released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
-/** Runs `fn` in one transaction on one client; rolls back on any error. */
+/**
+ * Runs `fn` in one transaction on one client; rolls back on any error. A client whose rollback
+ * fails (its connection is gone) is released with that error, so the pool destroys it rather than
+ * hand it out again.
+ */
 export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken = rollbackErr;
+    });
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
