@@ -10,7 +10,9 @@ runCli('init-db', 'init-db [--wait SECONDS]', async (ctx) => {
   const wait = waitOption(values.wait);
   const { database } = ctx.load(['database']);
   const migrations = await readMigrations();
-  const pool = createPool(database, { applicationName: 'gpt-proxy init-db' });
+  // No bound on a query: a migration may rewrite a big table, and a second init-db waits for the
+  // first's lock for as long as that takes.
+  const pool = createPool(database, { applicationName: 'gpt-proxy init-db', queryTimeoutMs: 0 });
   try {
     const client = await connectWithRetry(pool, wait);
     try {

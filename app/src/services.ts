@@ -5,6 +5,7 @@ import { ApiKeyAuthenticator } from './auth/api-key-auth.ts';
 import { LastUsedRecorder } from './auth/last-used.ts';
 import type { Config } from './config/index.ts';
 import { SecretBox } from './crypto/secret-box.ts';
+import { bounded } from './db/pool.ts';
 import { AfterResponse } from './http/after-response.ts';
 import { InFlight } from './http/in-flight.ts';
 import { errorFields, type Logger } from './log/logger.ts';
@@ -130,7 +131,12 @@ export async function createServices(
     onError: throttled(report('settling rate-limit leases'), 10_000),
   });
   const afterResponse = new AfterResponse(report('bookkeeping after a response'));
-  const healthChecks = { database: () => db.query('SELECT 1'), redis: () => redis.ping() };
+  // Both callers give up after 2 s: so does the query, rather than hold a connection for the
+  // pool's bound at every scrape while Postgres does not answer.
+  const healthChecks = {
+    database: () => db.query(bounded('SELECT 1', [], 2_000)),
+    redis: () => redis.ping(),
+  };
   trackDependencies(deps.registry, healthChecks);
   return {
     box,

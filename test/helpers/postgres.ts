@@ -19,6 +19,7 @@ import { delimiter, dirname, join } from 'node:path';
 import pg from 'pg';
 import {
   freePort,
+  pausable,
   registerTempDir,
   type ServerProcess,
   spawnServer,
@@ -63,6 +64,14 @@ export interface PostgresServer {
   connect(database?: string): Promise<pg.Client>;
   /** Kept server output (log lines) for diagnostics. */
   output(): string;
+  /**
+   * Freezes the server (SIGSTOP to the postmaster and every backend): connections stay open and
+   * new ones are accepted by the kernel, but nothing answers, as with a stalled host. Call
+   * resume() in `finally`.
+   */
+  pause(): void;
+  /** Undoes pause() (SIGCONT); a no-op when not paused. */
+  resume(): void;
   /** Fast shutdown (SIGINT to the postmaster), waits for exit; keeps the data. */
   stop(): Promise<void>;
   /** Starts again on the same port with the same data. No-op while running. */
@@ -300,9 +309,12 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     });
   };
 
+  const pausing = pausable(() => (proc && !proc.exitInfo ? proc.pid : undefined));
+
   const stop = async (): Promise<void> => {
     const current = proc;
     if (!current || current.exitInfo) return;
+    pausing.resume(); // a stopped server would not act on the signal
     // SIGINT = fast shutdown; escalate to SIGKILL after 20 s.
     await current.stop('SIGINT', 20_000);
   };
@@ -349,6 +361,8 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
       return client;
     },
     output: () => proc?.output() ?? '',
+    pause: pausing.pause,
+    resume: pausing.resume,
     stop,
     start,
     async destroy() {

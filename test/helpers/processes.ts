@@ -5,7 +5,7 @@
  * their output in a bounded buffer for diagnostics.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 // ---------------------------------------------------------------------------
@@ -40,6 +40,8 @@ interface RegisteredProcess {
 
 const registeredProcesses = new Map<number, RegisteredProcess>();
 const registeredTempDirs = new Set<string>();
+/** Processes frozen by freezeProcessTree and not thawed yet. */
+const frozenPids = new Set<number>();
 let exitHandlersInstalled = false;
 
 function killAllSync(): void {
@@ -51,6 +53,9 @@ function killAllSync(): void {
     }
   }
   registeredProcesses.clear();
+  // Children left stopped would outlive us: resumed, they notice their parent is gone and exit.
+  for (const pid of frozenPids) signal(pid, 'SIGCONT');
+  frozenPids.clear();
   for (const dir of registeredTempDirs) {
     try {
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -111,6 +116,64 @@ export function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone
+  }
+}
+
+/** The PIDs of `pid`'s children (Linux: /proc/PID/task/TID/children). */
+function childPids(pid: number): number[] {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number),
+  );
+}
+
+/**
+ * Freezes a server as a stalled host would: SIGSTOP to `pid`, then to its children (Postgres's
+ * backends; stopped first, the parent forks none meanwhile). Its sockets stay open and the kernel
+ * still accepts connections, but nothing is answered. Returns the thaw (SIGCONT to each, once):
+ * call it in `finally`. A process frozen at exit is thawed by the exit handler.
+ */
+export function freezeProcessTree(pid: number): () => void {
+  installExitHandlers();
+  process.kill(pid, 'SIGSTOP');
+  const pids = [pid, ...childPids(pid)];
+  for (const p of pids) {
+    frozenPids.add(p);
+    signal(p, 'SIGSTOP');
+  }
+  let thawed = false;
+  return () => {
+    if (thawed) return;
+    thawed = true;
+    for (const p of pids) {
+      signal(p, 'SIGCONT');
+      frozenPids.delete(p);
+    }
+  };
+}
+
+/** pause()/resume() for a server whose current PID `pidOf` gives (undefined while it is stopped). */
+export function pausable(pidOf: () => number | undefined): { pause(): void; resume(): void } {
+  let thaw: (() => void) | undefined;
+  return {
+    pause() {
+      const pid = pidOf();
+      if (pid === undefined) throw new Error('pause(): the server is not running');
+      if (thaw) throw new Error('pause(): already paused');
+      thaw = freezeProcessTree(pid);
+    },
+    resume() {
+      thaw?.();
+      thaw = undefined;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------

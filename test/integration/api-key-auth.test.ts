@@ -1,9 +1,12 @@
-// The authenticator's cache against real Postgres: what it answers without a query, and that a
-// lookup running while invalidate() is called cannot bring back what the change made obsolete.
+// The authenticator's cache against real Postgres: what it answers without a query, that a
+// lookup running while invalidate() is called cannot bring back what the change made obsolete,
+// and what requests get, and within how long, while Postgres does not answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ApiKeyAuthenticator } from '../../app/src/auth/api-key-auth.ts';
+import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 
@@ -142,5 +145,50 @@ describe('API key lookups (real Postgres): the cached answer', () => {
     assert.equal((await lookup).valid, true);
     clock += 1_000;
     assert.equal(auth.authenticateCached(key), undefined, 'the row was read 4 s ago: ask again');
+  });
+});
+
+describe('API key lookups while Postgres does not answer (real Postgres, frozen)', () => {
+  let stack: TestStack;
+  let app: InProcessApp;
+
+  before(async () => {
+    stack = await startStack({ upstreamKeys: ['sk-upstream-frozen-1'] });
+    app = await startAppInProcess(stack.env, { authTtlMs: 200 });
+  });
+  after(async () => {
+    await app?.stop();
+    await stack?.destroy();
+  });
+
+  /** A chat completion with `key`: its status and error code, and how long it took. */
+  async function chat(key: string) {
+    const started = performance.now();
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+      // The bug this guards against is a wait without end: fail instead.
+      signal: AbortSignal.timeout(20_000),
+    });
+    const body = (await res.json()) as { error?: { code: string } };
+    return { status: res.status, code: body.error?.code, ms: performance.now() - started };
+  }
+
+  it('a key seen before is served from its last lookup, a key never seen gets a 503, each within seconds', async () => {
+    const seen = await stack.issueKey();
+    const unseen = await stack.issueKey();
+    assert.equal((await chat(seen.key)).status, 200);
+    await sleep(300); // past the TTL: the next request of the key asks Postgres
+    stack.pg.pause();
+    try {
+      const [served, refused] = await Promise.all([chat(seen.key), chat(unseen.key)]);
+      assert.equal(served.status, 200, 'the stale lookup is used');
+      assert.deepEqual([refused.status, refused.code], [503, 'upstream_unavailable']);
+      // The lookup's own bound (3 s), or the wait for a connection (5 s) when none is idle.
+      for (const { ms } of [served, refused]) assert.ok(ms < 8_000, `answered after ${Math.round(ms)} ms`);
+    } finally {
+      stack.pg.resume();
+    }
   });
 });

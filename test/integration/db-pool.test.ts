@@ -1,5 +1,5 @@
-// The app's pg pool against a real Postgres whose connections are dropped under it: a checked-out
-// client losing its connection fails its caller, never the process.
+// The app's pg pool against a real Postgres whose connections are dropped under it, or that stops
+// answering: the caller gets an error (within a bound), never the process.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
@@ -23,10 +23,28 @@ describe('database pool (real Postgres)', { timeout: 60_000 }, () => {
     await server?.destroy();
   });
 
-  function pool(): pg.Pool {
-    const p = createPool({ connectionString: url, poolSize: 2 } as Parameters<typeof createPool>[0]);
+  function pool(queryTimeoutMs?: number): pg.Pool {
+    const config = { connectionString: url, poolSize: 2 } as Parameters<typeof createPool>[0];
+    const p = createPool(config, { queryTimeoutMs });
     pools.push(p);
     return p;
+  }
+
+  /** How `promise` ended and after how long; 'pending' if it had not after `limitMs`. */
+  async function settle(promise: Promise<unknown>, limitMs = 10_000) {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      promise.then(
+        () => 'resolved',
+        (err: Error) => `rejected: ${err.message}`,
+      ),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('pending'), limitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return { outcome, ms: performance.now() - started };
   }
 
   /** Terminates the client's backend from another session, and waits until the client has seen it. */
@@ -64,5 +82,34 @@ describe('database pool (real Postgres)', { timeout: 60_000 }, () => {
     }
     assert.equal(db.totalCount, 0, 'released, it is destroyed');
     assert.equal((await db.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one, 1);
+  });
+
+  it('a query Postgres does not answer fails after the bound, and its connection is destroyed', async () => {
+    const db = pool(500);
+    await db.query('SELECT 1'); // an idle connection: the query below gets it
+    server.pause();
+    try {
+      const { outcome, ms } = await settle(db.query('SELECT 1'));
+      assert.equal(outcome, 'rejected: Query read timeout');
+      assert.ok(ms < 2_000, `after ${Math.round(ms)} ms`);
+      assert.equal(db.totalCount, 0, 'the connection waiting on the query is not handed out again');
+    } finally {
+      server.resume();
+    }
+    assert.equal((await db.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one, 1);
+  });
+
+  it('withTransaction on a Postgres that does not answer fails after one bound: no rollback waits behind it', async () => {
+    const db = pool(1_000);
+    await db.query('SELECT 1');
+    server.pause();
+    try {
+      const { outcome, ms } = await settle(withTransaction(db, (client) => client.query('SELECT 1')));
+      assert.equal(outcome, 'rejected: Query read timeout');
+      assert.ok(ms < 1_900, `after ${Math.round(ms)} ms`);
+      assert.equal(db.totalCount, 0, 'the client was destroyed');
+    } finally {
+      server.resume();
+    }
   });
 });

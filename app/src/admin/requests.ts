@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bounded, REPORT_TIMEOUT_MS } from '../db/pool.ts';
 import { ApiError } from '../errors.ts';
 import { type AdminRoute, defineRoute } from './route.ts';
 import { idParam, page, pageQuery, timeParam } from './validation.ts';
@@ -38,23 +39,26 @@ export const requestRoutes: AdminRoute[] = [
         }
       }
       const { rows } = await deps.db.query(
-        `SELECT ${COLUMNS}
-         FROM usage_logs l
-           LEFT JOIN api_keys k ON k.id = l.api_key_id
-           LEFT JOIN users u ON u.id = l.user_id
-         WHERE ($1::uuid IS NULL OR (l.created_at, l.id) < (SELECT created_at, id FROM usage_logs WHERE id = $1))
-           AND ($2::int IS NULL OR l.api_key_id = $2) AND ($3::int IS NULL OR l.user_id = $3)
-           AND ($4::timestamptz IS NULL OR l.created_at >= $4) AND ($5::timestamptz IS NULL OR l.created_at < $5)
-         ORDER BY l.created_at DESC, l.id DESC
-         LIMIT $6`,
-        [
-          query.after ?? null,
-          query.key_id ?? null,
-          query.user_id ?? null,
-          query.from ?? null,
-          query.to ?? null,
-          query.limit + 1,
-        ],
+        bounded(
+          `SELECT ${COLUMNS}
+           FROM usage_logs l
+             LEFT JOIN api_keys k ON k.id = l.api_key_id
+             LEFT JOIN users u ON u.id = l.user_id
+           WHERE ($1::uuid IS NULL OR (l.created_at, l.id) < (SELECT created_at, id FROM usage_logs WHERE id = $1))
+             AND ($2::int IS NULL OR l.api_key_id = $2) AND ($3::int IS NULL OR l.user_id = $3)
+             AND ($4::timestamptz IS NULL OR l.created_at >= $4) AND ($5::timestamptz IS NULL OR l.created_at < $5)
+           ORDER BY l.created_at DESC, l.id DESC
+           LIMIT $6`,
+          [
+            query.after ?? null,
+            query.key_id ?? null,
+            query.user_id ?? null,
+            query.from ?? null,
+            query.to ?? null,
+            query.limit + 1,
+          ],
+          REPORT_TIMEOUT_MS,
+        ),
       );
       return page(rows, query.limit);
     },

@@ -1,5 +1,13 @@
 import type pg from 'pg';
 import { apiKeyDigest, looksLikeApiKey } from '../crypto/api-keys.ts';
+import { bounded } from '../db/pool.ts';
+
+/**
+ * A lookup by a unique index answers in milliseconds; one unanswered this long means
+ * Postgres is not answering, and the caller is better served by the stale fallback (or a 503) now
+ * than by the pool's general bound.
+ */
+const LOOKUP_TIMEOUT_MS = 3_000;
 
 /** What the rest of the request needs to know about a valid proxy key. */
 export interface ApiKeyIdentity {
@@ -155,10 +163,13 @@ export class ApiKeyAuthenticator {
 
   async #query(hash: Buffer): Promise<KeyRow | null> {
     const { rows } = await this.#pool.query<KeyRow>(
-      `SELECT k.id, k.user_id, u.is_admin, u.disabled AS user_disabled, k.status, k.rpm, k.tpm,
-              k.allowed_models, k.expires_at
-       FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1`,
-      [hash],
+      bounded(
+        `SELECT k.id, k.user_id, u.is_admin, u.disabled AS user_disabled, k.status, k.rpm, k.tpm,
+                k.allowed_models, k.expires_at
+         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1`,
+        [hash],
+        LOOKUP_TIMEOUT_MS,
+      ),
     );
     return rows[0] ?? null;
   }

@@ -4,15 +4,34 @@ import type { Config } from '../config/index.ts';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+/**
+ * How long one query may wait for its answer unless it sets its own bound (see `bounded`): far
+ * above what the app's queries take (key lookups, batch inserts of usage rows, admin changes, a
+ * retention batch), so only a database that stopped answering reaches it.
+ */
+export const QUERY_TIMEOUT_MS = 30_000;
+
+/**
+ * Reports over usage_logs (the admin API's usage totals and request log) may scan months of rows:
+ * their bound is just below nginx's proxy_read_timeout (340 s), past which nobody reads the answer.
+ */
+export const REPORT_TIMEOUT_MS = 300_000;
+
 export interface PoolOptions {
   applicationName?: string;
   /** Called when an idle connection dies (the next query reconnects by itself). */
   onIdleError?: (err: Error) => void;
+  /** The default bound on one query (QUERY_TIMEOUT_MS); 0 for none (migrations). */
+  queryTimeoutMs?: number;
 }
 
 /**
  * One pg pool per process, sized by DB_POOL_SIZE. Timeouts are short so a dead database
- * answers the caller with an error in seconds instead of queueing requests forever.
+ * answers the caller with an error in seconds instead of queueing requests forever: getting a
+ * connection is bounded by connectionTimeoutMillis, and each query by query_timeout. That one is
+ * client-side on purpose: a frozen server (a paused container, a stalled host, packets dropped)
+ * cannot enforce a statement_timeout. On timeout the connection, still waiting on its query, is
+ * destroyed when released. TCP keepalive finds a vanished peer under an idle connection.
  */
 export function createPool(db: Config['database'], options: PoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
@@ -22,6 +41,9 @@ export function createPool(db: Config['database'], options: PoolOptions = {}): p
     max: db.poolSize,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    query_timeout: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     application_name: options.applicationName ?? 'gpt-proxy',
   });
   // Without a listener, an idle client losing its connection would crash the process.
@@ -35,10 +57,21 @@ export function createPool(db: Config['database'], options: PoolOptions = {}): p
   return pool;
 }
 
+/** A query with its own bound in place of the pool's (pg reads `query_timeout` from the config). */
+export function bounded(text: string, values: unknown[], timeoutMs: number): pg.QueryConfig {
+  return { text, values, query_timeout: timeoutMs } as pg.QueryConfig;
+}
+
+/** pg's error for a query whose query_timeout passed (it has no code). */
+function isQueryTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Query read timeout';
+}
+
 /**
  * Runs `fn` in one transaction on one client; rolls back on any error. A client whose rollback
  * fails (its connection is gone) is released with that error, so the pool destroys it rather than
- * hand it out again.
+ * hand it out again. After a query timeout there is no rollback: it would wait behind the query
+ * still unanswered, and closing the connection rolls the transaction back as surely.
  */
 export async function withTransaction<T>(
   pool: pg.Pool,
@@ -52,9 +85,12 @@ export async function withTransaction<T>(
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-      broken = rollbackErr;
-    });
+    if (isQueryTimeout(err)) broken = err as Error;
+    else {
+      await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+        broken = rollbackErr;
+      });
+    }
     throw err;
   } finally {
     client.release(broken);
