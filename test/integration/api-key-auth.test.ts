@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ApiKeyAuthenticator } from '../../app/src/auth/api-key-auth.ts';
+import { LastUsedRecorder } from '../../app/src/auth/last-used.ts';
 import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
 import { waitFor } from '../helpers/processes.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
@@ -190,5 +191,49 @@ describe('API key lookups while Postgres does not answer (real Postgres, frozen)
     } finally {
       stack.pg.resume();
     }
+  });
+
+  it('the last-use write starts no second UPDATE while one is still waiting', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const counted = {
+      query: async (...args: Parameters<pg.Pool['query']>) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await (stack.db.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+    } as unknown as pg.Pool;
+    const recorder = new LastUsedRecorder({ pool: counted, intervalMs: 3_600_000 });
+    const [a, b] = [await stack.issueKey(), await stack.issueKey()];
+    // A real UPDATE that waits: the table is locked by another session.
+    const locker = await stack.db.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+      recorder.touch(a.id);
+      const first = recorder.flush();
+      recorder.touch(b.id);
+      const second = recorder.flush(); // the timer's next round, while the first still waits
+      await sleep(200);
+      assert.equal(most, 1, 'one UPDATE at a time');
+      await locker.query('COMMIT');
+      await Promise.all([first, second]);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      locker.release();
+    }
+    await recorder.close();
+    const { rows } = await stack.db.query<{ id: number }>(
+      'SELECT id FROM api_keys WHERE id = ANY($1) AND last_used_at IS NOT NULL ORDER BY id',
+      [[a.id, b.id]],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [a.id, b.id],
+      'the id touched during the first write is written after it',
+    );
   });
 });

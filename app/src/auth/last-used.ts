@@ -9,6 +9,7 @@ export class LastUsedRecorder {
   #pending = new Set<number>();
   #timer: NodeJS.Timeout | undefined;
   #onError: (err: unknown) => void;
+  #writing: Promise<void> | undefined;
 
   constructor(options: { pool: pg.Pool; intervalMs?: number; onError?: (err: unknown) => void }) {
     this.#pool = options.pool;
@@ -21,7 +22,19 @@ export class LastUsedRecorder {
     this.#pending.add(keyId);
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Writes the ids collected so far. One write at a time: while Postgres is slow or not answering,
+   * each interval would otherwise start one more UPDATE, each holding a pool connection that key
+   * lookups need. A call during a write waits for it; ids touched meanwhile go in the next one.
+   */
+  flush(): Promise<void> {
+    this.#writing ??= this.#write().finally(() => {
+      this.#writing = undefined;
+    });
+    return this.#writing;
+  }
+
+  async #write(): Promise<void> {
     if (this.#pending.size === 0) return;
     const ids = [...this.#pending];
     this.#pending = new Set();
@@ -35,6 +48,8 @@ export class LastUsedRecorder {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    // A write in flight took only the ids of its time: the rest (and its own, should it fail) follow.
+    await this.#writing;
     await this.flush();
   }
 }
