@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import {
   freePort,
+  pausable,
   registerTempDir,
   type ServerProcess,
   spawnServer,
@@ -50,6 +51,13 @@ export interface RedisServer {
   /** Sends commands over a fresh connection (AUTH first when there is a password). */
   command(...args: string[]): Promise<RespValue>;
   output(): string;
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and new ones are accepted by the kernel,
+   * but nothing answers, as with a stalled host. Call resume() in `finally`.
+   */
+  pause(): void;
+  /** Undoes pause() (SIGCONT); a no-op when not paused. */
+  resume(): void;
   /** SIGTERM (no persistence, so nothing is saved), waits for exit. */
   stop(): Promise<void>;
   /** Starts again on the same port. No-op while running. */
@@ -246,9 +254,12 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     });
   };
 
+  const pausing = pausable(() => (proc && !proc.exitInfo ? proc.pid : undefined));
+
   const stop = async (): Promise<void> => {
     const current = proc;
     if (!current || current.exitInfo) return;
+    pausing.resume(); // a stopped server would not act on the signal
     await current.stop('SIGTERM', 10_000);
   };
 
@@ -278,6 +289,8 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       return reply;
     },
     output: () => proc?.output() ?? '',
+    pause: pausing.pause,
+    resume: pausing.resume,
     stop,
     start,
     async destroy() {
