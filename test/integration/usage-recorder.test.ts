@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { newId } from '../../app/src/crypto/ids.ts';
 import { createProxyMetrics } from '../../app/src/metrics/proxy-metrics.ts';
 import { UsageRecorder, type UsageRow } from '../../app/src/usage/recorder.ts';
+import { UsageRetention } from '../../app/src/usage/retention.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
 
 /** A row id as Postgres prints a uuid (the proxy writes it as 32 hex digits, no dashes). */
@@ -285,5 +286,29 @@ describe('usage recorder against Postgres', () => {
         },
       );
     }
+  });
+
+  it('retention running on two replicas at once deletes every old row, and keeps the recent ones', async () => {
+    // 1,250 batches of 2: a replica stopping after a fixed number of rounds (1,000), or after
+    // colliding with the other on the same rows, leaves old rows behind.
+    const insert = (requestId: string, count: number, age: string) =>
+      stack.db.query(
+        `INSERT INTO usage_logs (id, request_id, route, status_code, latency_ms, created_at)
+         SELECT gen_random_uuid(), $1, '/v1/x', 200, 1, now() - $3::interval FROM generate_series(1, $2)`,
+        [requestId, count, age],
+      );
+    await insert('retention-old', 2_500, '10 days');
+    await insert('retention-recent', 10, '1 day');
+    const errors: unknown[] = [];
+    const replicas = [1, 2].map(
+      () => new UsageRetention({ db: stack.db, days: 7, batchSize: 2, onError: (e) => errors.push(e) }),
+    );
+    await Promise.all(replicas.map((r) => r.run()));
+    assert.deepEqual(errors, []);
+    const count = async (requestId: string) =>
+      (await stack.db.query('SELECT count(*)::int AS n FROM usage_logs WHERE request_id = $1', [requestId]))
+        .rows[0]?.n;
+    assert.equal(await count('retention-old'), 0, 'no old row is left');
+    assert.equal(await count('retention-recent'), 10, 'the recent rows are kept');
   });
 });
