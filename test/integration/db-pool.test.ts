@@ -2,6 +2,7 @@
 // answering: the caller gets an error (within a bound), never the process.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { createPool, withTransaction } from '../../app/src/db/pool.ts';
 import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
@@ -9,12 +10,13 @@ import { type PostgresServer, startPostgres } from '../helpers/postgres.ts';
 describe('database pool (real Postgres)', { timeout: 60_000 }, () => {
   let server: PostgresServer;
   let url: string;
+  let database: string;
   let admin: pg.Client;
   const pools: pg.Pool[] = [];
 
   before(async () => {
     server = await startPostgres();
-    ({ url } = await server.createDatabase());
+    ({ url, name: database } = await server.createDatabase());
     admin = await server.connect();
   });
   after(async () => {
@@ -23,8 +25,8 @@ describe('database pool (real Postgres)', { timeout: 60_000 }, () => {
     await server?.destroy();
   });
 
-  function pool(queryTimeoutMs?: number): pg.Pool {
-    const config = { connectionString: url, poolSize: 2 } as Parameters<typeof createPool>[0];
+  function pool(queryTimeoutMs?: number, connectionString = url): pg.Pool {
+    const config = { connectionString, poolSize: 2 } as Parameters<typeof createPool>[0];
     const p = createPool(config, { queryTimeoutMs });
     pools.push(p);
     return p;
@@ -111,5 +113,56 @@ describe('database pool (real Postgres)', { timeout: 60_000 }, () => {
     } finally {
       server.resume();
     }
+  });
+
+  it('a query that timed out waiting on a lock leaves no backend waiting on it', async () => {
+    const db = pool(500);
+    const locker = await server.connect(database);
+    try {
+      await locker.query('CREATE TABLE locked (id int)');
+      // An interrupted restore, a migration's ALTER TABLE: a session holding the table.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE locked IN ACCESS EXCLUSIVE MODE');
+      const { outcome } = await settle(db.query('SELECT * FROM locked'));
+      assert.equal(outcome, 'rejected: Query read timeout');
+      // The client closed its socket; the backend, asleep on the lock, must notice that itself.
+      const waiting = async () =>
+        (
+          await admin.query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'gpt-proxy' AND wait_event_type = 'Lock'",
+            [database],
+          )
+        ).rowCount;
+      const deadline = Date.now() + 5_000;
+      while ((await waiting()) !== 0 && Date.now() < deadline) await sleep(100);
+      assert.equal(await waiting(), 0, 'a backend of the app still waits on the lock');
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
+  });
+
+  it('the server bounds the backends as well, also for a DATABASE_URL with options of its own', async () => {
+    const show = async (db: pg.Pool) => {
+      const settings = ['client_connection_check_interval', 'statement_timeout', 'search_path'];
+      const { rows } = await db.query<{ name: string; setting: string }>(
+        'SELECT name, current_setting(name) AS setting FROM unnest($1::text[]) AS name',
+        [settings],
+      );
+      return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+    };
+    assert.deepEqual(await show(pool()), {
+      client_connection_check_interval: '1s',
+      statement_timeout: '305s', // just past the longest client-side bound (a usage report's)
+      search_path: '"$user", public',
+    });
+    const own = `${url}?options=${encodeURIComponent('-c search_path=elsewhere')}`;
+    assert.deepEqual(await show(pool(undefined, own)), {
+      client_connection_check_interval: '1s',
+      statement_timeout: '305s',
+      search_path: 'elsewhere',
+    });
+    // Migrations have no client-side bound, and get no statement_timeout.
+    assert.equal((await show(pool(0))).statement_timeout, '0');
   });
 });

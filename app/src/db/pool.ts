@@ -26,22 +26,38 @@ export interface PoolOptions {
 }
 
 /**
+ * How often a backend busy with a query (waiting on a lock, scanning) looks whether its client
+ * is still there (client_connection_check_interval, Postgres 14 or newer).
+ */
+const CONNECTION_CHECK_MS = 1_000;
+
+/**
  * One pg pool per process, sized by DB_POOL_SIZE. Timeouts are short so a dead database
  * answers the caller with an error in seconds instead of queueing requests forever: getting a
  * connection is bounded by connectionTimeoutMillis, and each query by query_timeout. That one is
  * client-side on purpose: a frozen server (a paused container, a stalled host, packets dropped)
  * cannot enforce a statement_timeout. On timeout the connection, still waiting on its query, is
  * destroyed when released. TCP keepalive finds a vanished peer under an idle connection.
+ *
+ * A destroyed connection alone does not stop its backend: one waiting on a lock (an interrupted
+ * restore, a migration's ALTER TABLE) or scanning reads nothing from its socket, so it would stay,
+ * holding a connection slot (key lookups time out every 3 s: max_connections is reached within a
+ * minute), and a write given up on could still commit later. So the server bounds them too, set
+ * at connection start (an external DATABASE_URL gets them as well): the backend checks its socket
+ * every CONNECTION_CHECK_MS and ends itself when the client has closed it, and statement_timeout
+ * stops any statement just after the longest client-side bound (REPORT_TIMEOUT_MS), should the
+ * close never reach it (a network cut).
  */
 export function createPool(db: Config['database'], options: PoolOptions = {}): pg.Pool {
+  const queryTimeoutMs = options.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
   const pool = new pg.Pool({
-    ...(db.connectionString
-      ? { connectionString: db.connectionString }
-      : { host: db.host, port: db.port, user: db.user, database: db.database, password: db.password }),
+    ...withServerBounds(db),
     max: db.poolSize,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    query_timeout: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+    query_timeout: queryTimeoutMs,
+    // None where the client sets none (migrations may take as long as they take).
+    statement_timeout: queryTimeoutMs === 0 ? undefined : Math.max(queryTimeoutMs, REPORT_TIMEOUT_MS) + 5_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     application_name: options.applicationName ?? 'gpt-proxy',
@@ -57,7 +73,27 @@ export function createPool(db: Config['database'], options: PoolOptions = {}): p
   return pool;
 }
 
-/** A query with its own bound in place of the pool's (pg reads `query_timeout` from the config). */
+/**
+ * Where to connect, with the startup option that has the backend check its client. pg takes a
+ * URL's own `options` over the config's, so a URL that has some gets ours added to them.
+ */
+function withServerBounds(db: Config['database']): pg.PoolConfig {
+  const check = `-c client_connection_check_interval=${CONNECTION_CHECK_MS}`;
+  if (!db.connectionString) {
+    const { host, port, user, database, password } = db;
+    return { host, port, user, database, password, options: check };
+  }
+  const url = new URL(db.connectionString);
+  const own = url.searchParams.get('options');
+  if (own === null) return { connectionString: db.connectionString, options: check };
+  url.searchParams.set('options', `${own} ${check}`);
+  return { connectionString: url.href };
+}
+
+/**
+ * A query with its own bound in place of the pool's (pg reads `query_timeout` from the config):
+ * at most REPORT_TIMEOUT_MS, past which the server's statement_timeout ends it anyway.
+ */
 export function bounded(text: string, values: unknown[], timeoutMs: number): pg.QueryConfig {
   return { text, values, query_timeout: timeoutMs } as pg.QueryConfig;
 }
