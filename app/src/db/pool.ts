@@ -98,6 +98,16 @@ export function bounded(text: string, values: unknown[], timeoutMs: number): pg.
   return { text, values, query_timeout: timeoutMs } as pg.QueryConfig;
 }
 
+/**
+ * One bound for the queries that answer one request between them: each gets what is left of `ms`,
+ * so reports run back to back still answer within it (nginx gives up at 340 s).
+ */
+export function sharedBound(ms: number): (text: string, values: unknown[]) => pg.QueryConfig {
+  const endsAt = performance.now() + ms;
+  // At least 1 ms: a query_timeout of 0 would be none at all.
+  return (text, values) => bounded(text, values, Math.max(1, Math.floor(endsAt - performance.now())));
+}
+
 /** pg's error for a query whose query_timeout passed (it has no code). */
 function isQueryTimeout(err: unknown): boolean {
   return err instanceof Error && err.message === 'Query read timeout';
