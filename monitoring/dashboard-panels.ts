@@ -107,7 +107,7 @@ export const ROWS: RowSpec[] = [
       {
         title: 'Upstream attempts by outcome',
         description:
-          'Each try on an upstream key: success, client_error, key_cooling, key_disabled, upstream_failure.',
+          'Each try on an upstream key: success, client_error, model_refused, key_cooling, key_disabled, upstream_failure.',
         type: 'timeseries',
         w: 8,
         unit: 'ops',

@@ -192,16 +192,51 @@ describe('proxy: the contract error table', () => {
     const filtered = await call(url, { headers: bearer(key) });
     assert.equal(filtered.status, 400);
     assert.equal(stack.fake.requests.length, 2);
-    // A 403 refusing the model, not the key (the key's project may not use it).
-    for (const k of UP) stack.fake.setKeyBehavior(k, 'model_no_access', { times: 1 });
-    const refused = await call(url, { headers: bearer(key) });
-    assert.equal(refused.status, 403);
-    assert.equal(refused.body.error.code, 'model_not_found');
-    assert.match(refused.body.error.message, /does not have access to model `gpt-4o`/);
-    assert.equal(stack.fake.requests.length, 3);
     stack.fake.clearKeyBehaviors();
     const { rows } = await stack.db.query('SELECT failure_count, status FROM upstream_keys');
     assert.ok(rows.every((row) => row.failure_count === 0 && row.status === 'active'));
+  });
+
+  it('a 403 refusing the model, not the key, tries the next key; relayed only when every key refuses', async () => {
+    const keysUntouched = async () => {
+      const { rows } = await stack.db.query('SELECT failure_count, status, last_error FROM upstream_keys');
+      assert.deepEqual(rows, [
+        { failure_count: 0, status: 'active', last_error: null },
+        { failure_count: 0, status: 'active', last_error: null },
+      ]);
+    };
+    // Keys of two OpenAI projects, of which only the second may use the model.
+    stack.fake.clearKeyBehaviors();
+    stack.fake.clearRequests();
+    stack.fake.setKeyBehavior(UP[0] as string, 'model_no_access');
+    try {
+      // Keys are taken in turn: one of the two requests starts with the refusing key.
+      for (let i = 0; i < 2; i++) assert.equal((await call(url, { headers: bearer(key) })).status, 200);
+      const asked = stack.fake.requests.map((r) => [r.key, r.status]);
+      assert.deepEqual(
+        asked.filter(([k]) => k === UP[0]),
+        [[UP[0], 403]],
+      );
+      assert.deepEqual(
+        asked.filter(([k]) => k === UP[1]),
+        [
+          [UP[1], 200],
+          [UP[1], 200],
+        ],
+      );
+      await keysUntouched();
+
+      stack.fake.setKeyBehavior(UP[1] as string, 'model_no_access');
+      stack.fake.clearRequests();
+      const refused = await call(url, { headers: bearer(key) });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, 'model_not_found');
+      assert.match(refused.body.error.message, /does not have access to model `gpt-4o`/);
+      assert.deepEqual(stack.fake.requests.map((r) => r.key).sort(), [...UP].sort());
+      await keysUntouched();
+    } finally {
+      stack.fake.clearKeyBehaviors();
+    }
   });
 
   it('a stream that keeps sending outlives the total deadline (which covers getting an answer)', async () => {

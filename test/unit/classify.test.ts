@@ -52,7 +52,7 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
     [
       "OpenAI 403 model_not_found: the key's project may not use the model",
       openaiErrors.projectModelAccess('proj_abc', 'gpt-4.1'),
-      { kind: 'client_error' },
+      { kind: 'model_refused' },
     ],
     [
       'OpenAI 403: the model needs a verified organization',
@@ -69,7 +69,7 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
           },
         }),
       },
-      { kind: 'client_error' },
+      { kind: 'model_refused' },
     ],
     [
       'Azure 403 network rules',

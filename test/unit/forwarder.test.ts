@@ -8,7 +8,8 @@ import { Forwarder, type ForwarderTimeouts } from '../../app/src/upstream/forwar
 import type { Candidate, UpstreamPool } from '../../app/src/upstream/pool.ts';
 
 // A real upstream on loopback: key sk-500 gets a 500 at once, sk-slow-500 a 500 after 1.7 s, sk-ok
-// a 200, every other key an answer that never comes. The pool offers the keys in the order given
+// a 200, sk-no-model OpenAI's 403 for a project that may not use the model, every other key an
+// answer that never comes. The pool offers the keys in the order given
 // (ids 1, 2, 3) and records what it is told about them.
 let upstream: Server;
 let origin: string;
@@ -23,6 +24,12 @@ before(async () => {
     if (key === 'sk-500') fail();
     else if (key === 'sk-slow-500') setTimeout(fail, 1_700);
     else if (key === 'sk-ok') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    else if (key === 'sk-no-model') {
+      const refusal = {
+        error: { message: 'no access to model', type: 'invalid_request_error', code: 'model_not_found' },
+      };
+      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify(refusal));
+    }
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
@@ -89,5 +96,23 @@ describe('Forwarder: failover within the total deadline', () => {
       { id: 1, kind: 'upstream_failure' },
       { id: 2, kind: 'success' },
     ]);
+  });
+
+  it("a key's refusal of the model is relayed only when every attempt refuses; otherwise the others' failure counts", async () => {
+    const timeouts = { headersMs: 600, totalMs: 700 };
+    const refused = await forward(['sk-no-model', 'sk-no-model'], timeouts);
+    assert.equal(refused.status, 403);
+    assert.deepEqual(refused.reports, [
+      { id: 1, kind: 'model_refused' },
+      { id: 2, kind: 'model_refused' },
+    ]);
+    for (const secrets of [
+      ['sk-no-model', 'sk-500'],
+      ['sk-500', 'sk-no-model'],
+    ]) {
+      const r = await forward(secrets, timeouts);
+      assert.equal(r.error, 'upstream_error', secrets.join());
+      assert.deepEqual(r.seen, secrets);
+    }
   });
 });

@@ -24,6 +24,12 @@ describe('key state transitions', () => {
     ['a healthy key succeeding changes nothing', state('active'), { kind: 'success' }, undefined],
     ['a client mistake changes nothing', state('active', 2), { kind: 'client_error' }, undefined],
     [
+      'a refusal of the model, not the key, changes nothing',
+      state('active', 2),
+      { kind: 'model_refused' },
+      undefined,
+    ],
+    [
       'success heals a failing key',
       state('active', 2),
       { kind: 'success' },

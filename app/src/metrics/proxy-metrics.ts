@@ -28,7 +28,7 @@ export function createProxyMetrics(registry: Registry) {
     }),
     upstreamAttempts: new Counter({
       name: 'gpt_proxy_upstream_attempts_total',
-      help: 'Upstream attempts by provider and outcome (success, client_error, key_disabled, key_cooling, upstream_failure).',
+      help: 'Upstream attempts by provider and outcome (success, client_error, model_refused, key_disabled, key_cooling, upstream_failure).',
       labelNames: ['provider', 'outcome'] as const,
       registers,
     }),

@@ -4,11 +4,13 @@
  */
 export type Outcome =
   | { kind: 'success' }
-  /**
-   * The client's mistake as the upstream judged it (400/404/422…, a 403 refusing the model): sent
-   * back unchanged, key untouched.
-   */
+  /** The client's mistake as the upstream judged it (400/404/422…): sent back unchanged, key untouched. */
   | { kind: 'client_error' }
+  /**
+   * A 403 refusing the model, not the key (see `modelScoped`): the next key, of another project,
+   * may serve it, so it is tried, and this one is left as it is. Relayed when every key refuses.
+   */
+  | { kind: 'model_refused' }
   /** The key is unusable until a probe shows otherwise (401, 403, exhausted quota). */
   | { kind: 'key_disabled'; reason: string }
   /** The key is rate limited: rest it until the upstream says, then use it again. */
@@ -82,7 +84,7 @@ export function retryAfterMs(headers: UpstreamAnswer['headers'], now = Date.now(
  * A 403 that refuses the model, not the key: OpenAI's `model_not_found` when the key's project may
  * not use that model ("Project `proj_…` does not have access to model `gpt-4.1`"), and its refusal
  * of a model that needs a verified organization. The key still serves every other model, so it
- * must not be disabled for everyone; the answer goes back to the client as it came. The other
+ * must not be disabled for everyone; keys from other projects may serve this one. The other
  * 403s (a region not supported, key auth disabled on an Azure resource, its network rules, its
  * quota) refuse the key whatever the model, and disable it.
  */
@@ -99,7 +101,7 @@ export function classifyAnswer(answer: UpstreamAnswer): Outcome {
   if (code === 'insufficient_quota' || (status === 403 && /\bquota\b/i.test(message ?? ''))) {
     return { kind: 'key_disabled', reason: QUOTA_REASON };
   }
-  if (status === 403 && modelScoped(code, message)) return { kind: 'client_error' };
+  if (status === 403 && modelScoped(code, message)) return { kind: 'model_refused' };
   if (status === 401 || status === 403) {
     return {
       kind: 'key_disabled',

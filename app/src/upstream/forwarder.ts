@@ -117,7 +117,11 @@ export class Forwarder {
     const budget = new Deadline(req.signal, this.#t.totalMs);
     let handedOver = false;
     try {
+      // The last attempt's outcome, refusals of the model aside.
       let last: Outcome | undefined;
+      // A key's refusal of the model (not of the key) goes on to the next key; it is relayed only
+      // when every attempt was one: no key tried may use the model.
+      let refusal: Relayable | undefined;
       const tries = selection.candidates.slice(0, this.#t.maxAttempts);
       for (const [i, candidate] of tries.entries()) {
         if (budget.signal.aborted) break;
@@ -126,6 +130,10 @@ export class Forwarder {
         if (req.signal.aborted) throw new ClientGoneError(candidate.key.id);
         // An attempt our own deadline cut off says nothing against its key.
         if (!result.cutOff) this.#pool.report(candidate.key.id, result.outcome);
+        if (result.relay && result.outcome.kind === 'model_refused') {
+          refusal = { ...result.relay, attempts: i + 1 };
+          continue;
+        }
         if (result.relay) {
           // The total budget covers getting an answer; a body still to be read (a stream) is
           // bounded by undici's body timeout instead, and still follows the client until it closes.
@@ -138,6 +146,7 @@ export class Forwarder {
         }
         last = result.outcome;
       }
+      if (refusal && last === undefined) return refusal;
       throw failureError(last, budget.expired);
     } finally {
       if (!handedOver) budget.release();
@@ -185,7 +194,9 @@ export class Forwarder {
       headers: res.headers,
       body: body.toString('utf8'),
     });
-    if (outcome.kind === 'client_error') return { outcome, relay: relayable(candidate.key, res) };
+    if (outcome.kind === 'client_error' || outcome.kind === 'model_refused') {
+      return { outcome, relay: relayable(candidate.key, res) };
+    }
     return { outcome };
   }
 

@@ -37,7 +37,7 @@ const IN_USE = "status IN ('active', 'cooling')";
  * probe one probe interval later, one quota interval for exhausted quota), a 429 cools it for
  * Retry-After, and repeated failures cool it with exponential backoff. Nothing changes a
  * disabled key (see IN_USE). Pure: undefined when nothing changes (a healthy key succeeding, a
- * client's mistake, a disabled key).
+ * client's mistake, a refusal of the model rather than the key, a disabled key).
  */
 export function transition(
   state: KeyState,
