@@ -203,10 +203,14 @@ export function settingsProblems(s: Settings): string[] {
   return problems;
 }
 
-/** Whether `item` is not something nginx's `allow` takes: an IP address, optionally with a prefix length. */
+/**
+ * Whether `item` is not something nginx's `allow` takes: an IP address, optionally with a prefix
+ * length. Only hex digits, dots and colons, as nginx's start-up check wants (isIP also takes an
+ * IPv6 zone id, 'fe80::1%eth0', which would keep nginx from starting).
+ */
 function notNetwork(item: string): boolean {
   const [address = '', prefix, extra] = item.split('/');
-  const version = isIP(address);
+  const version = /^[0-9A-Fa-f.:]+$/.test(address) ? isIP(address) : 0;
   if (version === 0 || extra !== undefined) return true;
   return prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > (version === 4 ? 32 : 128));
 }

@@ -245,6 +245,9 @@ describe('settings and environments', () => {
       ['10.0.0.0/', 1],
       ['10.0.0.0 192.168.0.0/16', 1],
       ['all', 1],
+      // An address node takes but nginx's start-up check (hex digits . : /) does not: a zone id.
+      ['10.0.0.0/8,fe80::1%eth0', 2],
+      ['fe80::1%eth0/64', 1],
     ] as const) {
       assert.throws(
         () => load(bad),
