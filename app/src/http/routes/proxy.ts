@@ -41,85 +41,76 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   };
   if (ctx.res.destroyed) abort.abort();
   else ctx.res.once('close', onClose);
+  // One function, not a wrapper around an async one: each async layer costs every request a
+  // promise and a suspended frame (see edge.ts).
   try {
-    await proxy(ctx, deps, operation, deployment, abort);
+    const body = await readJsonBody(ctx, deps.maxBodyBytes);
+    const promptEstimate = estimatePromptTokens(body.raw);
+    ctx.state.promptEstimate = promptEstimate;
+    ctx.state.promptBody = body.raw;
+    const limited = enforceLimits(
+      ctx,
+      deps.limits,
+      promptEstimate + completionBudget(operation, body.json, deps.defaultCompletionTokens),
+    );
+    if (limited !== undefined) await limited;
+    if (abort.signal.aborted) throw new ClientGoneError();
+
+    const valid = validateBody(operation, body.json, deployment !== undefined);
+    const key = ctx.state.apiKey as ApiKeyIdentity;
+    // A deployment may serve a model under two spellings: the one the key may use, if either.
+    const model =
+      deployment !== undefined
+        ? deployedModelFor(key, deps.modelsForDeployment(deployment))
+        : (valid.model as string);
+    ctx.state.model = model;
+    ctx.state.stream = valid.stream;
+    if (!mayUseModel(key, model)) {
+      const message = `The model '${model}' does not exist or this key may not use it.`;
+      throw new ApiError('model_not_found', message, { param: 'model' });
+    }
+    // The Azure surface names the model in the path (an OpenAI upstream needs it in the body), and
+    // chat/completions streams are asked to report usage, except by an upstream that refuses to be
+    // asked: it gets the client's body as it came, and the row is an estimate.
+    const json = body.json.model === model ? body.json : { ...body.json, model };
+    const plain = json === body.json ? body.raw : Buffer.from(JSON.stringify(json));
+    const askUsage =
+      valid.stream && operation !== 'responses'
+        ? withUsageRequested(json, json === body.json ? body.raw : undefined)
+        : undefined;
+    const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
+
+    const answer = await deps.forwarder.forward({
+      operation,
+      model,
+      body: askUsage?.body ?? plain,
+      plainBody: askUsage ? plain : undefined,
+      method: 'POST',
+      accept: valid.stream ? 'text/event-stream' : 'application/json',
+      buffer: !valid.stream,
+      signal: abort.signal,
+    });
+    ctx.state.upstreamKeyId = answer.key.id;
+    ctx.state.attempts = answer.attempts;
+    if (!Buffer.isBuffer(answer.body) && answer.eventStream && tracker) {
+      const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
+      const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
+      ctx.state.streamOutcome = outcome;
+      ctx.state.clientGone = outcome.clientGone;
+      ctx.state.usage = tracker.usage;
+      ctx.state.completionEstimate = tracker.contentEvents;
+      return;
+    }
+    const buffered = Buffer.isBuffer(answer.body) ? answer.body : await readRest(answer.body, abort.signal);
+    ctx.status = answer.status;
+    setHeaders(ctx, answer.clientHeaders);
+    ctx.body = buffered;
+    ctx.state.completionBody = buffered;
+    // Read by the usage recorder once the response is out.
+    if (answer.status < 300) ctx.state.usageBody = buffered;
   } finally {
     ctx.res.off('close', onClose);
   }
-}
-
-async function proxy(
-  ctx: Context,
-  deps: ProxyDeps,
-  operation: Operation,
-  deployment: string | undefined,
-  abort: AbortController,
-): Promise<void> {
-  const body = await readJsonBody(ctx, deps.maxBodyBytes);
-  const promptEstimate = estimatePromptTokens(body.raw);
-  ctx.state.promptEstimate = promptEstimate;
-  ctx.state.promptBody = body.raw;
-  const limited = enforceLimits(
-    ctx,
-    deps.limits,
-    promptEstimate + completionBudget(operation, body.json, deps.defaultCompletionTokens),
-  );
-  if (limited !== undefined) await limited;
-  if (abort.signal.aborted) throw new ClientGoneError();
-
-  const valid = validateBody(operation, body.json, deployment !== undefined);
-  const key = ctx.state.apiKey as ApiKeyIdentity;
-  // A deployment may serve a model under two spellings: the one the key may use, if either.
-  const model =
-    deployment !== undefined
-      ? deployedModelFor(key, deps.modelsForDeployment(deployment))
-      : (valid.model as string);
-  ctx.state.model = model;
-  ctx.state.stream = valid.stream;
-  if (!mayUseModel(key, model)) {
-    throw new ApiError('model_not_found', `The model '${model}' does not exist or this key may not use it.`, {
-      param: 'model',
-    });
-  }
-  // The Azure surface names the model in the path (an OpenAI upstream needs it in the body), and
-  // chat/completions streams are asked to report usage, except by an upstream that refuses to be
-  // asked: it gets the client's body as it came, and the row is an estimate.
-  const json = body.json.model === model ? body.json : { ...body.json, model };
-  const plain = json === body.json ? body.raw : Buffer.from(JSON.stringify(json));
-  const askUsage =
-    valid.stream && operation !== 'responses'
-      ? withUsageRequested(json, json === body.json ? body.raw : undefined)
-      : undefined;
-  const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
-
-  const answer = await deps.forwarder.forward({
-    operation,
-    model,
-    body: askUsage?.body ?? plain,
-    plainBody: askUsage ? plain : undefined,
-    method: 'POST',
-    accept: valid.stream ? 'text/event-stream' : 'application/json',
-    buffer: !valid.stream,
-    signal: abort.signal,
-  });
-  ctx.state.upstreamKeyId = answer.key.id;
-  ctx.state.attempts = answer.attempts;
-  if (!Buffer.isBuffer(answer.body) && answer.eventStream && tracker) {
-    const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
-    const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
-    ctx.state.streamOutcome = outcome;
-    ctx.state.clientGone = outcome.clientGone;
-    ctx.state.usage = tracker.usage;
-    ctx.state.completionEstimate = tracker.contentEvents;
-    return;
-  }
-  const buffered = Buffer.isBuffer(answer.body) ? answer.body : await readRest(answer.body, abort.signal);
-  ctx.status = answer.status;
-  setHeaders(ctx, answer.clientHeaders);
-  ctx.body = buffered;
-  ctx.state.completionBody = buffered;
-  // Read by the usage recorder once the response is out.
-  if (answer.status < 300) ctx.state.usageBody = buffered;
 }
 
 /** Of the models a deployment serves, the first the key may use (else the first: refused). */
