@@ -279,6 +279,42 @@ describe('upstream key pool: Azure', () => {
     app = undefined;
   });
 
+  it('an Azure-style route serialises a stream body once; twice only for a version that refuses stream_options', async (t) => {
+    // The route puts the path's model into the body; the client's body as it came is needed only
+    // by an upstream that refuses to be asked for usage.
+    for (const [version, serialised, streamOptions] of [
+      ['2024-10-21', 1, { include_usage: true }],
+      ['2024-06-01', 2, undefined],
+    ] as const) {
+      app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure', AZURE_API_VERSION: version });
+      stack.fake.clearRequests();
+      const stringify = t.mock.method(JSON, 'stringify');
+      try {
+        const url = `${app.url}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21`;
+        const messages = [{ role: 'user', content: 'hi' }];
+        const res = await openSse(url, { 'api-key': proxyKey }, { messages, stream: true });
+        assert.equal(res.status, 200);
+        assert.equal((await res.rest()).at(-1), 'data: [DONE]');
+        const bodies = stringify.mock.calls.filter((call) => {
+          const value = call.arguments[0] as { model?: unknown; messages?: unknown } | undefined;
+          return value?.model === 'gpt-4o' && value.messages !== undefined;
+        });
+        assert.equal(
+          bodies.length,
+          serialised,
+          `serialisations of the body with AZURE_API_VERSION=${version}`,
+        );
+      } finally {
+        stringify.mock.restore();
+      }
+      const sent = stack.fake.requests[0]?.body;
+      assert.equal(sent?.model, 'gpt-4o');
+      assert.deepEqual(sent?.stream_options, streamOptions);
+      await app.stop();
+      app = undefined;
+    }
+  });
+
   it("the app's own Azure-style routes: each operation reaches its deployment, with an api-key", async () => {
     app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure' });
     stack.fake.clearRequests();

@@ -48,9 +48,10 @@ export interface ForwardRequest {
   body: Buffer | undefined;
   /**
    * The client's body as it came (model aside), when `body` adds a usage request to it: for the
-   * upstreams that refuse `stream_options` (see UpstreamTarget).
+   * upstreams that refuse `stream_options` (see UpstreamTarget). A function when it has yet to be
+   * serialised: only such an upstream calls it.
    */
-  plainBody?: Buffer;
+  plainBody?: Buffer | (() => Buffer);
   method: 'GET' | 'POST';
   accept: string;
   /** Read a 2xx body whole inside the attempt, so a failure while reading still fails over. */
@@ -169,9 +170,7 @@ export class Forwarder {
         'accept-encoding': 'identity',
         'user-agent': 'gpt-proxy',
       },
-      body:
-        candidate.target.body ??
-        (candidate.target.refusesStreamOptions && req.plainBody ? req.plainBody : req.body),
+      body: candidate.target.body ?? (candidate.target.refusesStreamOptions ? plainBody(req) : req.body),
     };
     let res: UpstreamAnswer;
     try {
@@ -203,6 +202,12 @@ export class Forwarder {
   async close(): Promise<void> {
     await this.#agent.close();
   }
+}
+
+/** The body for an upstream that refuses `stream_options`. */
+function plainBody(req: ForwardRequest): Buffer | undefined {
+  const plain = req.plainBody ?? req.body;
+  return typeof plain === 'function' ? plain() : plain;
 }
 
 function relayable(key: UpstreamKey, res: UpstreamAnswer): Omit<Relayable, 'attempts'> {

@@ -73,18 +73,19 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     // chat/completions streams are asked to report usage, except by an upstream that refuses to be
     // asked: it gets the client's body as it came, and the row is an estimate.
     const json = body.json.model === model ? body.json : { ...body.json, model };
-    const plain = json === body.json ? body.raw : Buffer.from(JSON.stringify(json));
-    const askUsage =
-      valid.stream && operation !== 'responses'
-        ? withUsageRequested(json, json === body.json ? body.raw : undefined)
-        : undefined;
+    const asIs = json === body.json ? body.raw : undefined;
+    const askUsage = valid.stream && operation !== 'responses' ? withUsageRequested(json, asIs) : undefined;
     const tracker = valid.stream ? new StreamUsage(operation, askUsage === undefined) : undefined;
+    // Serialised anew only when the model changed, and for a stream asked for usage only once an
+    // upstream refusing stream_options needs it (a second serialisation of the whole body).
+    let plain = asIs;
+    const plainBody = () => (plain ??= Buffer.from(JSON.stringify(json)));
 
     const answer = await deps.forwarder.forward({
       operation,
       model,
-      body: askUsage?.body ?? plain,
-      plainBody: askUsage ? plain : undefined,
+      body: askUsage?.body ?? plainBody(),
+      plainBody: askUsage ? (plain ?? plainBody) : undefined,
       method: 'POST',
       accept: valid.stream ? 'text/event-stream' : 'application/json',
       buffer: !valid.stream,
