@@ -6,13 +6,19 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Koa from 'koa';
 import { Agent } from 'undici';
-import { type EventFilter, relayEventStream, type StreamOutcome } from '../../app/src/http/relay.ts';
+import {
+  type EventFilter,
+  followClient,
+  relayEventStream,
+  type StreamOutcome,
+} from '../../app/src/http/relay.ts';
 import { clientHeaders } from '../../app/src/upstream/response-headers.ts';
 import { requestUpstream, type UpstreamBody } from '../../app/src/upstream/upstream-request.ts';
 
 // A real upstream that keeps its event stream open (`/one`: one event; `/flood`: events as fast
-// as it may send them), and a Koa app relaying it with an abort controller nobody else aborts, so
-// only the relay itself can cancel the upstream.
+// as it may send them), and a Koa app relaying it with the client followed as the proxy route does
+// (followClient, from the first line): a client that leaves is noticed through that abort, the
+// relay's own fault only by the relay.
 let upstream: Server;
 let app: Server;
 let upstreamRequests: IncomingMessage[] = [];
@@ -40,33 +46,38 @@ before(async () => {
   koa.silent = true; // the reset connections of the leaving clients are expected
   koa.use(async (ctx) => {
     const [path, when] = ctx.path.split('/').slice(1);
-    // `gone-first`: the client has left before the relay starts.
-    if (when === 'gone-first' && !ctx.res.destroyed) await once(ctx.res, 'close');
     const abort = new AbortController();
-    const answer = await requestUpstream(
-      agent,
-      { origin: url(upstream), path: `/${path}`, method: 'GET' },
-      abort.signal,
-      {
-        errorBodyLimit: 1024,
-        streamSuccess: true,
-      },
-    );
-    const failing: EventFilter = () => {
-      throw new Error('filter broke');
-    };
-    const outcome = relayEventStream(
-      ctx,
-      {
-        status: answer.statusCode,
-        clientHeaders: clientHeaders(answer.headers),
-        body: answer.body as UpstreamBody,
-      },
-      abort,
-      when === 'failing' ? failing : undefined,
-    );
-    outcomes.push(outcome);
-    await outcome;
+    const onClose = followClient(ctx.res, abort);
+    try {
+      const answer = await requestUpstream(
+        agent,
+        { origin: url(upstream), path: `/${path}`, method: 'GET' },
+        abort.signal,
+        {
+          errorBodyLimit: 1024,
+          streamSuccess: true,
+        },
+      );
+      // `gone-first`: the client leaves once the upstream answered, before the relay starts.
+      if (when === 'gone-first' && !ctx.res.destroyed) await once(ctx.res, 'close');
+      const failing: EventFilter = () => {
+        throw new Error('filter broke');
+      };
+      const outcome = relayEventStream(
+        ctx,
+        {
+          status: answer.statusCode,
+          clientHeaders: clientHeaders(answer.headers),
+          body: answer.body as UpstreamBody,
+        },
+        abort,
+        when === 'failing' ? failing : undefined,
+      );
+      outcomes.push(outcome);
+      await outcome;
+    } finally {
+      if (onClose) ctx.res.off('close', onClose);
+    }
   });
   app = koa.listen(0, '127.0.0.1');
   await once(app, 'listening');

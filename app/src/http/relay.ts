@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { ErrorBody } from '../errors.ts';
 import type { UpstreamBody } from '../upstream/upstream-request.ts';
@@ -24,9 +25,29 @@ const MID_STREAM_ERROR: ErrorBody = {
 };
 
 /**
+ * Follows the client for the route, from its first line: `abort` is aborted if the response closes
+ * before it is finished (the client left; at once if it already has), which cancels the upstream
+ * request. That also ends a relay paused for the client: the abort fails the upstream body
+ * (UpstreamBody.fail), whose error reaches the relay's sink, paused or not. Returns the listener
+ * to remove when the request is over.
+ */
+export function followClient(res: ServerResponse, abort: AbortController): (() => void) | undefined {
+  if (res.destroyed) {
+    abort.abort();
+    return undefined;
+  }
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once('close', onClose);
+  return onClose;
+}
+
+/**
  * Relays an upstream event stream to the client event by event, as each one completes, with
  * backpressure. If the upstream fails after the stream began, the client gets one error event
- * and the stream ends without [DONE]; if the client leaves, `abort` cancels the upstream at once.
+ * and the stream ends without [DONE]. A client that leaves is the route's to notice (see
+ * followClient): the abort cancels the upstream, and its failed body ends the relay.
  * Awaited by the route, so the request is not finished (or logged) until the stream is.
  */
 export function relayEventStream(
@@ -62,7 +83,6 @@ export function relayEventStream(
     };
     const finish = (outcome: StreamOutcome) => {
       finished = true;
-      res.off('close', later);
       resolve(outcome);
     };
     // What one read of the upstream socket brought (undici parses it in one go, a chunk per
@@ -72,9 +92,9 @@ export function relayEventStream(
       scheduled = false;
       if (finished) return;
       if (res.destroyed) {
-        // The client is gone, whether or not anyone aborted yet: a write would only be buffered,
-        // and a paused upstream would wait for a 'drain' that never comes (undici's body timeout
-        // does not run while paused), holding the request and its upstream connection open.
+        // The client is gone (the route's abort may be what brought us here): a write would only
+        // be buffered, and a paused upstream would wait for a 'drain' that never comes (undici's
+        // body timeout does not run while paused), holding the request and its connection open.
         abort.abort();
         body.cancel(new Error('the client is gone'));
         return finish({ completed: false, clientGone: true });
@@ -119,8 +139,6 @@ export function relayEventStream(
       scheduled = true;
       queueMicrotask(forward);
     };
-    // A client that leaves is noticed even while nothing arrives from the upstream (or it is paused).
-    res.once('close', later);
     body.attach({
       data(chunk) {
         arrived.push(chunk);

@@ -9,7 +9,7 @@ import { completionBudget, estimatePromptTokens } from '../../usage/tokens.ts';
 import { setHeaders } from '../headers.ts';
 import { enforceLimits, type LimitDeps } from '../limits.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { type EventFilter, relayEventStream } from '../relay.ts';
+import { type EventFilter, followClient, relayEventStream } from '../relay.ts';
 import { validateBody } from './schemas.ts';
 
 export interface ProxyDeps {
@@ -36,11 +36,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   // still being looked at (Redis may take up to its command timeout) is never forwarded, and one
   // that leaves later cancels the upstream request at once.
   const abort = new AbortController();
-  const onClose = () => {
-    if (!ctx.res.writableFinished) abort.abort();
-  };
-  if (ctx.res.destroyed) abort.abort();
-  else ctx.res.once('close', onClose);
+  const onClose = followClient(ctx.res, abort);
   // One function, not a wrapper around an async one: each async layer costs every request a
   // promise and a suspended frame (see edge.ts).
   try {
@@ -110,7 +106,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     // Read by the usage recorder once the response is out.
     if (answer.status < 300) ctx.state.usageBody = buffered;
   } finally {
-    ctx.res.off('close', onClose);
+    if (onClose) ctx.res.off('close', onClose);
   }
 }
 
