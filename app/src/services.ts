@@ -9,7 +9,7 @@ import { bounded } from './db/pool.ts';
 import { AfterResponse } from './http/after-response.ts';
 import { InFlight } from './http/in-flight.ts';
 import { errorFields, type Logger } from './log/logger.ts';
-import { throttled } from './log/throttled.ts';
+import { throttled, throttledPerKey } from './log/throttled.ts';
 import { trackDependencies } from './metrics/dependency-health.ts';
 import { createProxyMetrics, type ProxyMetrics } from './metrics/proxy-metrics.ts';
 import { RateLimiter } from './ratelimit/limiter.ts';
@@ -92,7 +92,20 @@ export async function createServices(
   metrics.setKeyStateSource(() =>
     pool.states.map((s) => ({ provider: s.key.provider, state: pool.statusNow(s) })),
   );
-  const forwarder = new Forwarder({ pool, timeouts: overrides.timeouts });
+  const forwarder = new Forwarder({
+    pool,
+    timeouts: overrides.timeouts,
+    // Requests fail over to the keys that have the deployment, so only the log shows the gap.
+    onDeploymentMissing: throttledPerKey(
+      (keyId, deployment) => `${keyId}/${deployment}`,
+      (keyId, deployment) =>
+        logger.warn(
+          { upstreamKeyId: keyId, deployment },
+          'Azure resource of this upstream key has no such deployment (deleted, renamed, or under 5 minutes old): its requests go to other keys',
+        ),
+      60_000,
+    ),
+  });
   const prober = new KeyProber({
     db,
     pool,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parseDeployments } from '../../app/src/upstream/deployments.ts';
 import { type InProcessApp, startAppInProcess } from '../helpers/app.ts';
 import { openSse } from '../helpers/sse-client.ts';
 import { startStack, type TestStack } from '../helpers/stack.ts';
@@ -271,5 +272,75 @@ describe('proxy: the contract error table', () => {
     assertError(await call(url, { headers: bearer(key) }), 503, 'upstream_unavailable');
     assert.ok(Date.now() - t < 500, 'with no usable key the 503 comes at once');
     stack.fake.clearKeyBehaviors();
+  });
+});
+
+describe('proxy: an Azure resource that lacks the deployment', () => {
+  let stack: TestStack;
+  let app: InProcessApp;
+  let key: string;
+  const AZ = ['azure-key-1', 'azure-key-2'];
+
+  before(async () => {
+    stack = await startStack();
+    const deployments = parseDeployments(['gpt-4o']);
+    if ('error' in deployments) throw new Error(deployments.error);
+    await stack.seedUpstreamKeys(
+      AZ.map((k) => ({ provider: 'azure', key: k, endpoint: stack.fake.azureEndpoint, deployments })),
+    );
+    app = await startAppInProcess({ ...stack.env, UPSTREAM_TYPE: 'azure' });
+    key = (await stack.issueKey({ rpm: 0 })).key;
+  });
+  after(async () => {
+    await app?.stop();
+    await stack?.destroy();
+  });
+
+  it("goes to the next key, blames neither, tells the operator; the 404 is relayed only when every key's resource lacks it", async () => {
+    const url = `${app.url}/v1/chat/completions`;
+    const keysUntouched = async () => {
+      const { rows } = await stack.db.query(
+        'SELECT failure_count, status, last_error FROM upstream_keys ORDER BY id',
+      );
+      assert.deepEqual(
+        rows,
+        AZ.map(() => ({ failure_count: 0, status: 'active', last_error: null })),
+      );
+    };
+    // The fake answers a key with this behaviour as Azure does a resource without the deployment.
+    stack.fake.setKeyBehavior(AZ[1] as string, 'model_no_access');
+    try {
+      // Keys are taken in turn: half the requests start with the resource lacking it.
+      for (let i = 0; i < 4; i++)
+        assert.equal((await call(url, { headers: { authorization: `Bearer ${key}` } })).status, 200);
+      const asked = stack.fake.requests.map((r) => [r.key, r.status]);
+      assert.deepEqual(
+        asked.filter(([k]) => k === AZ[1]),
+        [
+          [AZ[1], 404],
+          [AZ[1], 404],
+        ],
+      );
+      assert.equal(asked.filter(([k, s]) => k === AZ[0] && s === 200).length, 4);
+      await keysUntouched();
+      const { rows } = await stack.db.query<{ id: number }>('SELECT id FROM upstream_keys ORDER BY id');
+      const warned = app.logs().filter((l) => l.level === 'warn' && l.deployment !== undefined);
+      assert.deepEqual(
+        warned.map((l) => [l.upstreamKeyId, l.deployment]),
+        [[rows[1]?.id, 'gpt-4o']],
+        'one line for the two refusals (throttled), naming the key and deployment',
+      );
+      assert.doesNotMatch(app.logText(), /azure-key-/, 'no upstream key in the log');
+
+      stack.fake.setKeyBehavior(AZ[0] as string, 'model_no_access');
+      stack.fake.clearRequests();
+      const refused = await call(url, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(refused.status, 404);
+      assert.equal(refused.body.error.code, 'DeploymentNotFound');
+      assert.deepEqual(stack.fake.requests.map((r) => r.key).sort(), [...AZ].sort());
+      await keysUntouched();
+    } finally {
+      stack.fake.clearKeyBehaviors();
+    }
   });
 });

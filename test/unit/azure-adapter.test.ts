@@ -22,6 +22,7 @@ describe('AzureAdapter', () => {
       origin: 'https://res.openai.azure.com',
       path: '/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21',
       headers: { 'api-key': 'azure-secret' },
+      deployment: 'prod-4o',
     });
   });
 

@@ -6,6 +6,7 @@ import {
   type Outcome,
   retryAfterMs,
 } from '../../app/src/upstream/classify.ts';
+import type { Provider } from '../../app/src/upstream/types.ts';
 import { azureErrors, type ErrorReply, openaiErrors } from '../fake-upstream/index.ts';
 
 const answer = (reply: ErrorReply) => ({
@@ -16,7 +17,12 @@ const answer = (reply: ErrorReply) => ({
 
 describe('classifyAnswer: OpenAI and Azure error bodies', () => {
   const table: Array<
-    [string, ErrorReply | { status: number; headers: Record<string, string>; body?: string }, Outcome]
+    [
+      string,
+      ErrorReply | { status: number; headers: Record<string, string>; body?: string },
+      Outcome,
+      Provider?,
+    ]
   > = [
     ['OpenAI 200', { status: 200, headers: {} }, { kind: 'success' }],
     [
@@ -112,7 +118,19 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
       azureErrors.overloaded(),
       { kind: 'upstream_failure', reason: '503 ServiceUnavailable', timeout: false },
     ],
-    ['Azure 404 deployment', azureErrors.deploymentNotFound(), { kind: 'client_error' }],
+    [
+      "Azure 404 DeploymentNotFound: the key's resource lacks the configured deployment",
+      azureErrors.deploymentNotFound(),
+      { kind: 'model_refused', deploymentMissing: true },
+      'azure',
+    ],
+    [
+      'the same 404 through an OpenAI-style upstream, where the client named the model',
+      azureErrors.deploymentNotFound(),
+      { kind: 'client_error' },
+      'openai',
+    ],
+    ['Azure 404 resource not found', azureErrors.resourceNotFound(), { kind: 'client_error' }, 'azure'],
     ['Azure 400 content filter', azureErrors.contentFilter(), { kind: 'client_error' }],
     [
       '502 with an HTML body',
@@ -130,13 +148,13 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
       { kind: 'upstream_failure', reason: `500 nul?tab?${'x'.repeat(92)}`, timeout: false },
     ],
   ];
-  for (const [name, reply, expected] of table) {
+  for (const [name, reply, expected, provider] of table) {
     it(name, () => {
       const input =
         'body' in reply && typeof reply.body !== 'string'
           ? answer(reply as ErrorReply)
           : (reply as { status: number; headers: Record<string, string>; body?: string });
-      assert.deepEqual(classifyAnswer(input), expected);
+      assert.deepEqual(classifyAnswer({ ...input, provider }), expected);
     });
   }
 });

@@ -7,3 +7,24 @@ export function throttled(fn: (err: unknown) => void, ms: number): (err: unknown
     fn(err);
   };
 }
+
+/**
+ * As `throttled`, with an allowance of its own for each key: one fault repeating must not hide
+ * another (two upstream keys each missing a deployment are both logged). For keys from a bounded
+ * set only (configuration, not clients): each is remembered.
+ */
+export function throttledPerKey<A extends unknown[]>(
+  keyOf: (...args: A) => string,
+  fn: (...args: A) => void,
+  ms: number,
+): (...args: A) => void {
+  const last = new Map<string, number>();
+  return (...args) => {
+    const key = keyOf(...args);
+    const now = Date.now();
+    const previous = last.get(key);
+    if (previous !== undefined && now - previous < ms) return;
+    last.set(key, now);
+    fn(...args);
+  };
+}

@@ -52,12 +52,13 @@ export class AzureAdapter implements ProviderAdapter {
         path: `${base}/openai/v1/${operation}`,
         headers,
         body: withModel(body, deployment),
+        deployment,
       };
     }
     const path = `${base}/openai/deployments/${encodeURIComponent(deployment)}/${operation}?${version}`;
     return this.#streamOptions
-      ? { origin: url.origin, path, headers }
-      : { origin: url.origin, path, headers, refusesStreamOptions: true };
+      ? { origin: url.origin, path, headers, deployment }
+      : { origin: url.origin, path, headers, deployment, refusesStreamOptions: true };
   }
 }
 

@@ -1,3 +1,5 @@
+import type { Provider } from './types.ts';
+
 /**
  * What an upstream answer means for the key that got it and for the client. Pure: the pool and
  * the forwarder act on the result; the table tests pin every case.
@@ -9,8 +11,10 @@ export type Outcome =
   /**
    * A 403 refusing the model, not the key (see `modelScoped`): the next key, of another project,
    * may serve it, so it is tried, and this one is left as it is. Relayed when every key refuses.
+   * `deploymentMissing`: Azure's 404 DeploymentNotFound, the key's resource lacks the deployment
+   * the proxy's own configuration named (see `classifyAnswer`); worth telling the operator.
    */
-  | { kind: 'model_refused' }
+  | { kind: 'model_refused'; deploymentMissing?: true }
   /** The key is unusable until a probe shows otherwise (401, 403, exhausted quota). */
   | { kind: 'key_disabled'; reason: string }
   /** The key is rate limited: rest it until the upstream says, then use it again. */
@@ -23,6 +27,8 @@ export interface UpstreamAnswer {
   headers: Record<string, string | string[] | undefined>;
   /** The error body's text (may be truncated); absent for 2xx. */
   body?: string;
+  /** The key's provider: some answers mean something else from Azure. */
+  provider?: Provider;
 }
 
 /** The reason a key out of quota is disabled with: its probes are spaced further apart. */
@@ -102,6 +108,13 @@ export function classifyAnswer(answer: UpstreamAnswer): Outcome {
     return { kind: 'key_disabled', reason: QUOTA_REASON };
   }
   if (status === 403 && modelScoped(code, message)) return { kind: 'model_refused' };
+  // On Azure the deployment in the path (or, on the v1 surface, the body's model) comes from the
+  // key's own configuration, never from the client: a 404 DeploymentNotFound says this key's
+  // resource lacks it (deleted, renamed, or created under 5 minutes ago), not that the client
+  // erred. Another resource may have it; this key still serves its other deployments.
+  if (status === 404 && answer.provider === 'azure' && code === 'DeploymentNotFound') {
+    return { kind: 'model_refused', deploymentMissing: true };
+  }
   if (status === 401 || status === 403) {
     return {
       kind: 'key_disabled',

@@ -72,6 +72,16 @@ const ERROR_BODY_LIMIT = 64 * 1024;
  */
 const MIN_FAILOVER_SHARE = 0.2;
 
+export interface ForwarderOptions {
+  pool: UpstreamPool;
+  timeouts?: Partial<ForwarderTimeouts>;
+  /**
+   * An Azure key's resource answered that it lacks the configured deployment: requests still go
+   * to the other keys, so without a word to the operator the gap would go unnoticed.
+   */
+  onDeploymentMissing?: (keyId: number, deployment: string) => void;
+}
+
 /**
  * Sends a request upstream through keep-alive connection pools, failing over to another key on
  * a failure that happens before anything reached the client: bounded attempts within a total
@@ -82,9 +92,11 @@ export class Forwarder {
   readonly #pool: UpstreamPool;
   readonly #t: ForwarderTimeouts;
   readonly #agent: Agent;
+  readonly #onDeploymentMissing: ForwarderOptions['onDeploymentMissing'];
 
-  constructor(options: { pool: UpstreamPool; timeouts?: Partial<ForwarderTimeouts> }) {
+  constructor(options: ForwarderOptions) {
     this.#pool = options.pool;
+    this.#onDeploymentMissing = options.onDeploymentMissing;
     this.#t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.#agent = new Agent({
       connect: { timeout: this.#t.connectMs },
@@ -132,6 +144,9 @@ export class Forwarder {
         // An attempt our own deadline cut off says nothing against its key.
         if (!result.cutOff) this.#pool.report(candidate.key.id, result.outcome);
         if (result.relay && result.outcome.kind === 'model_refused') {
+          if (result.outcome.deploymentMissing) {
+            this.#onDeploymentMissing?.(candidate.key.id, candidate.target.deployment ?? '');
+          }
           refusal = { ...result.relay, attempts: i + 1 };
           continue;
         }
@@ -192,6 +207,7 @@ export class Forwarder {
       status: res.statusCode,
       headers: res.headers,
       body: body.toString('utf8'),
+      provider: candidate.key.provider,
     });
     if (outcome.kind === 'client_error' || outcome.kind === 'model_refused') {
       return { outcome, relay: relayable(candidate.key, res) };

@@ -22,6 +22,8 @@ export interface UpstreamTarget {
   headers: Record<string, string>;
   /** The body to send when the provider needs it changed (e.g. Azure v1 names the deployment as model). */
   body?: Buffer;
+  /** Azure: the deployment the request goes to (from the key's configuration), for the operator's log. */
+  deployment?: string;
   /**
    * The upstream refuses `stream_options` (Azure API versions before 2024-09-01-preview answer 400
    * "Unrecognized request argument"): it gets the client's body without the usage request the
