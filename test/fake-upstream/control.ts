@@ -36,6 +36,10 @@ export type KeyBehaviorInput = KeyBehavior | Exclude<BehaviorKind, 'slow_first_b
 
 export const toBehavior = (b: KeyBehaviorInput): KeyBehavior => (typeof b === 'string' ? { kind: b } : b);
 
+/**
+ * `azure-deployments`: Azure's dated-version surface, `?api-version=` required: the deployments
+ * (`/openai/deployments/{d}/…`) and the resource's model list (`/openai/models`).
+ */
 export type Surface = 'openai' | 'azure-deployments' | 'azure-v1';
 export type Endpoint = 'chat' | 'completions' | 'embeddings' | 'responses' | 'models' | 'model';
 /** finished: response fully written; aborted: the client closed first; destroyed: the fake dropped it. */

@@ -1,4 +1,5 @@
-// Embeddings (/v1/embeddings) and models (/v1/models) bodies in the OpenAI wire format.
+// Embeddings (/v1/embeddings) and models (/v1/models) bodies in the OpenAI wire format, and Azure's
+// own model list (/openai/models on its dated surface).
 import { countTokens, type JsonObject, textOf } from './openai-format.ts';
 
 export const DEFAULT_MODELS: readonly string[] = [
@@ -25,6 +26,8 @@ export const DEFAULT_MODELS: readonly string[] = [
 ];
 
 const MODEL_CREATED = 1_700_000_000;
+/** When Azure's listed base models stop serving inference (its `deprecation.inference`). */
+const AZURE_MODEL_RETIRES = 1_900_000_000;
 export const modelObject = (id: string): JsonObject => ({
   id,
   object: 'model',
@@ -34,6 +37,33 @@ export const modelObject = (id: string): JsonObject => ({
 export const modelsList = (ids: readonly string[]): JsonObject => ({
   object: 'list',
   data: ids.map(modelObject),
+});
+
+/**
+ * Azure's "Models - List" (`GET /openai/models?api-version=…`): the models the resource can use,
+ * each with its capabilities and lifecycle, `created_at` rather than `created`, and no `owned_by`.
+ */
+export const azureModelList = (ids: readonly string[]): JsonObject => ({
+  data: ids.map((id) => {
+    const embeddings = id.includes('embedding');
+    const completion = !embeddings && id.includes('instruct');
+    return {
+      status: 'succeeded',
+      capabilities: {
+        fine_tune: false,
+        inference: true,
+        completion,
+        chat_completion: !embeddings && !completion,
+        embeddings,
+      },
+      lifecycle_status: 'generally-available',
+      deprecation: { inference: AZURE_MODEL_RETIRES },
+      id,
+      created_at: MODEL_CREATED,
+      object: 'model',
+    };
+  }),
+  object: 'list',
 });
 
 export function defaultDimensions(model: string): number {

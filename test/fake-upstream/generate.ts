@@ -1,6 +1,6 @@
 // Endpoint bodies: model/deployment resolution, per-endpoint validation, then JSON or SSE reply.
 import type { Endpoint } from './control.ts';
-import { embeddingsList, modelObject, modelsList } from './embeddings-format.ts';
+import { azureModelList, embeddingsList, modelObject, modelsList } from './embeddings-format.ts';
 import { azureErrors, openaiErrors } from './errors.ts';
 import {
   chatCompletion,
@@ -72,7 +72,12 @@ export async function buildReply(
   const { state } = ctx;
   if (endpoint === 'models') {
     const ids = ctx.azure ? [...new Set(state.deployments.values())] : [...state.models];
-    return sendJson(ctx, 200, modelsList(ids));
+    // The dated surface answers in Azure's own ModelList shape; the v1 surface in OpenAI's.
+    return sendJson(
+      ctx,
+      200,
+      ctx.rec.surface === 'azure-deployments' ? azureModelList(ids) : modelsList(ids),
+    );
   }
   if (endpoint === 'model' || endpoint === undefined) {
     const id = modelId ?? '';

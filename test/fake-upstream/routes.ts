@@ -1,4 +1,5 @@
-// Routing and gateway checks: OpenAI (/v1), Azure deployments (/openai/deployments/{d}), Azure v1 (/openai/v1).
+// Routing and gateway checks: OpenAI (/v1), Azure's dated surface (/openai/deployments/{d}, /openai/models),
+// Azure v1 (/openai/v1).
 import type { IncomingMessage } from 'node:http';
 import type { Endpoint, Surface } from './control.ts';
 import { azureErrors, type ErrorReply, openaiErrors } from './errors.ts';
@@ -27,6 +28,10 @@ export function matchRoute(path: string): Route {
     modelId: undefined,
   };
   let sub: string;
+  // Azure's "Models - List" on the dated surface: the resource's models, `?api-version=` required.
+  if (path === '/openai/models') {
+    return { ...route, surface: 'azure-deployments', endpoint: 'models', method: 'GET' };
+  }
   const dep = /^\/openai\/deployments\/([^/]+)(\/.*)$/.exec(path);
   if (dep?.[1] !== undefined && dep[2] !== undefined) {
     route.surface = 'azure-deployments';

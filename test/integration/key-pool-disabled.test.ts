@@ -1,17 +1,22 @@
 // A disabled upstream key leaves that state only by a probe (when the upstream refused it) or by
 // an admin. Here, against real Postgres: answers to requests that were under way when an admin
 // disabled the key, reported by a replica whose state was read before the change, and a probe
-// under way at that moment, all leave the row as the admin left it.
+// under way at that moment, all leave the row as the admin left it; and an Azure key's probe,
+// on either api-version surface, heals it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { SecretBox } from '../../app/src/crypto/secret-box.ts';
+import { AzureAdapter } from '../../app/src/upstream/azure-adapter.ts';
 import type { Outcome } from '../../app/src/upstream/classify.ts';
+import { parseDeployments } from '../../app/src/upstream/deployments.ts';
+import { Forwarder } from '../../app/src/upstream/forwarder.ts';
 import { UpstreamKeyStore } from '../../app/src/upstream/key-store.ts';
 import { OpenAiAdapter } from '../../app/src/upstream/openai-adapter.ts';
 import { UpstreamPool } from '../../app/src/upstream/pool.ts';
 import { KeyProber } from '../../app/src/upstream/prober.ts';
 import { waitFor } from '../helpers/processes.ts';
+import { startStack, type TestStack } from '../helpers/stack.ts';
 import { type AdminFixture, startAdminFixture, UPSTREAM_KEY } from './admin-fixture.ts';
 
 const ROW = `SELECT status, failure_count, last_error, cooldown_until, updated_at,
@@ -108,4 +113,93 @@ describe('upstream key pool: a key an admin disabled stays disabled', () => {
       await dispatcher.close();
     }
   });
+});
+
+describe('upstream key pool: a disabled Azure key heals by a probe', () => {
+  let stack: TestStack;
+  let id: number;
+  const KEY = 'azure-heal-key';
+  before(async () => {
+    stack = await startStack();
+    const deployments = parseDeployments(['gpt-4o']);
+    if ('error' in deployments) throw new Error(deployments.error);
+    await stack.seedUpstreamKeys([
+      { provider: 'azure', key: KEY, endpoint: stack.fake.azureEndpoint, deployments },
+    ]);
+    id = (await stack.db.query<{ id: number }>('SELECT id FROM upstream_keys')).rows[0]?.id as number;
+  });
+  after(async () => {
+    await stack?.destroy();
+  });
+
+  const status = async () =>
+    (await stack.db.query<{ status: string }>('SELECT status FROM upstream_keys WHERE id = $1', [id])).rows[0]
+      ?.status;
+  const dueNow = () =>
+    stack.db.query("UPDATE upstream_keys SET next_probe_at = now() - interval '1 second' WHERE id = $1", [
+      id,
+    ]);
+
+  // The probe lists the resource's models: /openai/models?api-version= on a dated version,
+  // /openai/v1/models on the v1 surface.
+  for (const [version, path] of [
+    ['2024-10-21', '/openai/models'],
+    ['v1', '/openai/v1/models'],
+  ] as const) {
+    it(`AZURE_API_VERSION=${version}: disabled by a 401, active again once a probe of ${path} succeeds`, async () => {
+      const box = new SecretBox({ current: stack.encryptionKey });
+      const adapters = { azure: new AzureAdapter(version) };
+      const store = new UpstreamKeyStore({ pool: stack.db, box });
+      const pool = new UpstreamPool({ store, pool: stack.db, adapters, refreshMs: 60_000 });
+      await pool.refresh();
+      const forwarder = new Forwarder({ pool });
+      const prober = new KeyProber({
+        db: stack.db,
+        pool,
+        adapters,
+        dispatcher: forwarder.dispatcher,
+        intervalMs: 60_000,
+      });
+      try {
+        stack.fake.setKeyBehavior(KEY, 'invalid_key');
+        await assert.rejects(
+          forwarder.forward({
+            operation: 'chat/completions',
+            model: 'gpt-4o',
+            body: Buffer.from('{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'),
+            method: 'POST',
+            accept: 'application/json',
+            buffer: true,
+            signal: new AbortController().signal,
+          }),
+          { code: 'upstream_unavailable' },
+        );
+        await pool.refresh(); // waits for the state write
+        assert.equal(await status(), 'disabled');
+
+        // Still refused: the probe leaves it disabled.
+        stack.fake.clearRequests();
+        await dueNow();
+        await prober.tick();
+        assert.equal(await status(), 'disabled');
+        const probe = stack.fake.requests.at(-1);
+        assert.deepEqual([probe?.method, probe?.path, probe?.key, probe?.status], ['GET', path, KEY, 401]);
+        assert.equal(probe?.query['api-version'], version === 'v1' ? undefined : version);
+
+        stack.fake.clearKeyBehaviors();
+        await dueNow();
+        await prober.tick();
+        assert.equal(await status(), 'active');
+        assert.equal(stack.fake.requests.at(-1)?.status, 200);
+      } finally {
+        stack.fake.clearKeyBehaviors();
+        await pool.stop();
+        await forwarder.close();
+        await stack.db.query(
+          "UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL WHERE id = $1",
+          [id],
+        );
+      }
+    });
+  }
 });

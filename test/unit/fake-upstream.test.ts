@@ -370,6 +370,54 @@ describe('fake upstream', () => {
       assert.equal(fake.requests.at(-1)?.path, '/openai/deployments/gpt-4o-mini/chat/completions');
     });
 
+    it("dated surface's model list (Models - List): Azure's ModelList, api-key auth, key behaviours", async () => {
+      const azure = (apiKey: string): AzureOpenAI =>
+        new AzureOpenAI({ endpoint: fake.azureEndpoint, apiKey, apiVersion: '2024-10-21', maxRetries: 0 });
+      const page = await azure('az-models').models.list();
+      assert.equal(fake.requests.at(-1)?.path, '/openai/models');
+      assert.equal(fake.requests.at(-1)?.query['api-version'], '2024-10-21');
+      assert.equal(fake.requests.at(-1)?.key, 'az-models');
+      const ids = page.data.map((m) => m.id);
+      assert.ok(ids.includes('gpt-4o-2024-08-06') && ids.includes('text-embedding-3-small'), ids.join());
+      const raw = await fetch(`${fake.azureEndpoint}/openai/models?api-version=2024-10-21`, {
+        headers: { 'api-key': 'az-models' },
+      });
+      const list = (await raw.json()) as { object: string; data: Array<Record<string, unknown>> };
+      assert.equal(list.object, 'list');
+      const { created_at, deprecation, ...embedding } =
+        list.data.find((m) => m.id === 'text-embedding-3-small') ?? {};
+      assert.equal(typeof created_at, 'number');
+      assert.equal(typeof (deprecation as { inference?: unknown }).inference, 'number');
+      assert.deepEqual(embedding, {
+        status: 'succeeded',
+        capabilities: {
+          fine_tune: false,
+          inference: true,
+          completion: false,
+          chat_completion: false,
+          embeddings: true,
+        },
+        lifecycle_status: 'generally-available',
+        id: 'text-embedding-3-small',
+        object: 'model',
+      });
+      const chat = list.data.find((m) => m.id === 'gpt-4o-2024-08-06');
+      assert.equal((chat?.capabilities as Record<string, boolean> | undefined)?.chat_completion, true);
+
+      fake.setKeyBehavior('az-bad', 'invalid_key');
+      await assert.rejects(azure('az-bad').models.list(), (e: unknown) => {
+        assert.ok(e instanceof AuthenticationError);
+        assert.match(e.message, /Access denied due to invalid subscription key/);
+        return true;
+      });
+      const noKey = await fetch(`${fake.azureEndpoint}/openai/models?api-version=2024-10-21`);
+      assert.equal(noKey.status, 401);
+      const noVersion = await fetch(`${fake.azureEndpoint}/openai/models`, { headers: { 'api-key': 'k' } });
+      assert.equal(noVersion.status, 404);
+      const posted = await azureFetch('/openai/models?api-version=2024-10-21', {});
+      assert.equal(posted.status, 404);
+    });
+
     it('v1 route: OpenAI SDK with the Azure base URL; dated api-version rejected', async () => {
       const v1 = new OpenAI({ apiKey: 'az-v1', baseURL: `${fake.azureEndpoint}/openai/v1`, maxRetries: 0 });
       const r = await v1.responses.create({ model: 'gpt-4o', input: 'hello' });
