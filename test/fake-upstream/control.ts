@@ -4,8 +4,19 @@ export type KeyBehavior =
   | { kind: 'ok' }
   /** 401 invalid_api_key (OpenAI) / 401 invalid subscription key (Azure). */
   | { kind: 'invalid_key' }
-  /** 429 rate_limit_exceeded with retry-after (default 1 s, type 'requests'). */
-  | { kind: 'rate_limited'; retryAfterSeconds?: number; limitType?: 'requests' | 'tokens' }
+  /**
+   * 429 rate_limit_exceeded with retry-after (default 1 s, type 'requests'). OpenAI: `reset` is the
+   * exhausted limit's `x-ratelimit-reset-*` as OpenAI writes it (default `{retryAfterSeconds}s`);
+   * `retryAfter: false` leaves out `retry-after` (and Azure's `retry-after-ms`), as some real 429s
+   * do, with the `x-ratelimit-*` headers still sent.
+   */
+  | {
+      kind: 'rate_limited';
+      retryAfterSeconds?: number;
+      limitType?: 'requests' | 'tokens';
+      reset?: string;
+      retryAfter?: false;
+    }
   /** 429 insufficient_quota (OpenAI) / 403 "Out of call volume quota" (Azure). */
   | { kind: 'insufficient_quota' }
   /** 403: unsupported region (OpenAI) / key-based auth disabled on the resource (Azure). */

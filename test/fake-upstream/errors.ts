@@ -51,24 +51,34 @@ export const openaiErrors = {
       null,
       'invalid_api_key',
     ),
-  rateLimited: (model: string, retryAfterSeconds: number, limitType: 'requests' | 'tokens'): ErrorReply => {
+  /**
+   * `reset`: when the exhausted limit resets, as OpenAI writes it (`120ms`, `6m0s`); the message
+   * says the same. `retryAfter: false`: no `retry-after` header, as some real 429s come.
+   */
+  rateLimited: (
+    model: string,
+    retryAfterSeconds: number,
+    limitType: 'requests' | 'tokens',
+    opts: { reset?: string; retryAfter?: boolean } = {},
+  ): ErrorReply => {
     const what =
       limitType === 'requests' ? 'requests per min (RPM): Limit 500' : 'tokens per min (TPM): Limit 30000';
     const used = limitType === 'requests' ? 'Used 500, Requested 1' : 'Used 29800, Requested 400';
+    const reset = opts.reset ?? `${retryAfterSeconds}s`;
     return openai(
       429,
-      `Rate limit reached for ${model} in organization org-fakeupstream on ${what}, ${used}. Please try again in ${retryAfterSeconds}s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+      `Rate limit reached for ${model} in organization org-fakeupstream on ${what}, ${used}. Please try again in ${reset}. Visit https://platform.openai.com/account/rate-limits to learn more.`,
       limitType,
       null,
       'rate_limit_exceeded',
       {
-        'retry-after': String(retryAfterSeconds),
+        ...(opts.retryAfter === false ? {} : { 'retry-after': String(retryAfterSeconds) }),
         'x-ratelimit-limit-requests': '500',
         'x-ratelimit-remaining-requests': limitType === 'requests' ? '0' : '499',
-        'x-ratelimit-reset-requests': limitType === 'requests' ? `${retryAfterSeconds}s` : '120ms',
+        'x-ratelimit-reset-requests': limitType === 'requests' ? reset : '120ms',
         'x-ratelimit-limit-tokens': '30000',
         'x-ratelimit-remaining-tokens': limitType === 'tokens' ? '0' : '29600',
-        'x-ratelimit-reset-tokens': limitType === 'tokens' ? `${retryAfterSeconds}s` : '800ms',
+        'x-ratelimit-reset-tokens': limitType === 'tokens' ? reset : '800ms',
       },
     );
   },
@@ -179,14 +189,24 @@ export const azureErrors = {
       '401',
       'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.',
     ),
-  rateLimited: (operation: string, apiVersion: string, retryAfterSeconds: number): ErrorReply =>
+  /** `retryAfter: false`: neither `retry-after` nor `retry-after-ms`, as some real 429s come. */
+  rateLimited: (
+    operation: string,
+    apiVersion: string,
+    retryAfterSeconds: number,
+    opts: { retryAfter?: boolean } = {},
+  ): ErrorReply =>
     azure(
       429,
       '429',
       `Requests to the ${operation} Operation under Azure OpenAI API version ${apiVersion} have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after ${retryAfterSeconds} seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.`,
       {
-        'retry-after': String(retryAfterSeconds),
-        'retry-after-ms': String(retryAfterSeconds * 1000),
+        ...(opts.retryAfter === false
+          ? {}
+          : {
+              'retry-after': String(retryAfterSeconds),
+              'retry-after-ms': String(retryAfterSeconds * 1000),
+            }),
         'x-ratelimit-remaining-requests': '0',
         'x-ratelimit-remaining-tokens': '0',
       },

@@ -65,9 +65,10 @@ function behaviorError(
       return ctx.azure ? azureErrors.invalidKey() : openaiErrors.invalidKey(key);
     case 'rate_limited': {
       const secs = behavior.retryAfterSeconds ?? 1;
+      const { reset, retryAfter } = behavior;
       return ctx.azure
-        ? azureErrors.rateLimited(op, apiVersion, secs)
-        : openaiErrors.rateLimited(model, secs, behavior.limitType ?? 'requests');
+        ? azureErrors.rateLimited(op, apiVersion, secs, { retryAfter })
+        : openaiErrors.rateLimited(model, secs, behavior.limitType ?? 'requests', { reset, retryAfter });
     }
     case 'insufficient_quota':
       return ctx.azure ? azureErrors.quotaExceeded() : openaiErrors.insufficientQuota();

@@ -118,6 +118,33 @@ describe('upstream key pool: failover and self-healing', () => {
     }
   });
 
+  it("a 429 without Retry-After cools the key until the exhausted limit's reset, not 20 s", async () => {
+    const app = await startAppInProcess(stack.env);
+    try {
+      // An RPM 429 that says the limit resets in 120ms, and nothing else to go by.
+      const limited = { kind: 'rate_limited', reset: '120ms', retryAfter: false } as const;
+      for (const k of [BAD, FAILING, GOOD]) stack.fake.setKeyBehavior(k, limited, { times: 1 });
+      const asked = Date.now();
+      assert.equal(await chat(app.url, proxyKey), 503, 'all three answered 429');
+      await waitFor(async () => (await keyRows(stack)).every((r) => r.status === 'cooling'), {
+        timeoutMs: 2_000,
+        what: 'all keys cooling after 429s',
+      });
+      for (const row of await keyRows(stack)) {
+        const ms = (row.cooldown_until?.getTime() ?? 0) - asked;
+        assert.ok(ms > 0 && ms < 2_000, `cooled for ${ms} ms: the 1 s floor, not the 20 s default`);
+      }
+      await new Promise((r) => setTimeout(r, 1_100));
+      assert.equal(await chat(app.url, proxyKey), 200);
+    } finally {
+      await app.stop();
+      stack.fake.clearKeyBehaviors();
+      await stack.db.query(
+        "UPDATE upstream_keys SET status = 'active', failure_count = 0, last_error = NULL, cooldown_until = NULL",
+      );
+    }
+  });
+
   it('two instances share key state and probe a disabled key once per interval; it heals when accepted', async () => {
     const env = { ...stack.env, UPSTREAM_PROBE_INTERVAL_SECONDS: '1', LOG_LEVEL: 'warn' };
     const [a, b] = await Promise.all([startApp({ env }), startApp({ env })]);

@@ -46,6 +46,21 @@ describe('classifyAnswer: OpenAI and Azure error bodies', () => {
       { kind: 'key_cooling', retryAfterMs: 7_000, reason: '429 rate_limit_exceeded' },
     ],
     [
+      'OpenAI 429 without retry-after: the exhausted limit (requests) resets in 120ms, cooled the 1 s floor',
+      openaiErrors.rateLimited('gpt-4o', 7, 'requests', { reset: '120ms', retryAfter: false }),
+      { kind: 'key_cooling', retryAfterMs: 1_000, reason: '429 rate_limit_exceeded' },
+    ],
+    [
+      'OpenAI 429 without retry-after: the exhausted limit (tokens) resets in 6m0s',
+      openaiErrors.rateLimited('gpt-4o', 7, 'tokens', { reset: '6m0s', retryAfter: false }),
+      { kind: 'key_cooling', retryAfterMs: 360_000, reason: '429 rate_limit_exceeded' },
+    ],
+    [
+      'Azure 429 without retry-after(-ms) and no reset headers: the default',
+      azureErrors.rateLimited('Responses_Create', 'v1', 6, { retryAfter: false }),
+      { kind: 'key_cooling', retryAfterMs: 20_000, reason: '429 429' },
+    ],
+    [
       'OpenAI 500',
       openaiErrors.serverError('req_1'),
       { kind: 'upstream_failure', reason: '500 server_error', timeout: false },
@@ -167,6 +182,35 @@ describe('retryAfterMs', () => {
     assert.equal(retryAfterMs({ 'retry-after': new Date(10_000 + 5_000).toUTCString() }, 10_000), 5_000);
     assert.equal(retryAfterMs({}), 20_000);
     assert.equal(retryAfterMs({ 'retry-after': '999999' }), 600_000);
+  });
+
+  it("without retry-after, uses OpenAI's reset of the exhausted limit, bounded like retry-after", () => {
+    const limits = (requests: [string, string] | [], tokens: [string, string] | []) => ({
+      ...(requests.length
+        ? { 'x-ratelimit-remaining-requests': requests[0], 'x-ratelimit-reset-requests': requests[1] }
+        : {}),
+      ...(tokens.length
+        ? { 'x-ratelimit-remaining-tokens': tokens[0], 'x-ratelimit-reset-tokens': tokens[1] }
+        : {}),
+    });
+    // The exhausted one, even when the other resets later.
+    assert.equal(retryAfterMs(limits(['0', '2s'], ['29600', '30s'])), 2_000);
+    assert.equal(retryAfterMs(limits(['499', '120ms'], ['0', '33.023s'])), 33_023);
+    // Negative remaining is exhausted too.
+    assert.equal(retryAfterMs(limits(['12', '9s'], ['-27689', '2m52.8s'])), 172_800);
+    // Both exhausted, or neither clearly: the later one.
+    assert.equal(retryAfterMs(limits(['0', '3s'], ['0', '5s'])), 5_000);
+    assert.equal(
+      retryAfterMs({ 'x-ratelimit-reset-requests': '4s', 'x-ratelimit-reset-tokens': '1s' }),
+      4_000,
+    );
+    assert.equal(retryAfterMs(limits(['0', '2s'], [])), 2_000);
+    // Bounded: at least 1 s, at most 10 min.
+    assert.equal(retryAfterMs(limits(['0', '120ms'], ['10', '800ms'])), 1_000);
+    assert.equal(retryAfterMs(limits(['0', '2h0m0s'], [])), 600_000);
+    // Retry-After wins; an unreadable reset is no reset.
+    assert.equal(retryAfterMs({ 'retry-after': '3', ...limits(['0', '6m0s'], []) }), 3_000);
+    assert.equal(retryAfterMs(limits(['0', '64'], ['0', 'soon'])), 20_000);
   });
 });
 

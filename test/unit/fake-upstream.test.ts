@@ -222,6 +222,17 @@ describe('fake upstream', () => {
       await assert.rejects(sdk('k-rl').chat.completions.create({ model: 'gpt-4o', messages }), {
         type: 'tokens',
       });
+      // Some real 429s come without retry-after: the x-ratelimit-* headers are all there is.
+      fake.setKeyBehavior('k-rl', { kind: 'rate_limited', reset: '120ms', retryAfter: false });
+      const bare = await sdk('k-rl')
+        .chat.completions.create({ model: 'gpt-4o', messages })
+        .catch((e: unknown) => e);
+      assert.ok(bare instanceof RateLimitError);
+      assert.equal(bare.headers.get('retry-after'), null);
+      assert.equal(bare.headers.get('x-ratelimit-remaining-requests'), '0');
+      assert.equal(bare.headers.get('x-ratelimit-reset-requests'), '120ms');
+      assert.equal(bare.headers.get('x-ratelimit-reset-tokens'), '800ms');
+      assert.match(bare.message, /Please try again in 120ms\./);
       fake.setKeyBehavior('k-quota', 'insufficient_quota');
       await assert.rejects(sdk('k-quota').chat.completions.create({ model: 'gpt-4o', messages }), {
         status: 429,
@@ -360,6 +371,12 @@ describe('fake upstream', () => {
       assert.ok(err instanceof RateLimitError);
       assert.equal(err.headers.get('retry-after-ms'), '6000');
       assert.match(err.message, /ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21/);
+      fake.setKeyBehavior('az-rl', { kind: 'rate_limited', retryAfter: false });
+      const bare = await azure('az-rl')
+        .chat.completions.create({ model: 'gpt-4o-mini', messages })
+        .catch((e: unknown) => e);
+      assert.ok(bare instanceof RateLimitError);
+      assert.deepEqual([bare.headers.get('retry-after'), bare.headers.get('retry-after-ms')], [null, null]);
       fake.setKeyBehavior('az-cf', 'content_filter');
       await assert.rejects(azure('az-cf').chat.completions.create({ model: 'gpt-4o-mini', messages }), {
         status: 400,

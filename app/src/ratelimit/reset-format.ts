@@ -14,3 +14,32 @@ export function formatReset(ms: number): string {
   if (m > 0) return `${m}m${s}s`;
   return `${s}s`;
 }
+
+const PART = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/y;
+const UNIT_MS: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+  us: 1e-3,
+  µs: 1e-3,
+  ns: 1e-6,
+};
+
+/**
+ * Reads a duration as OpenAI writes `x-ratelimit-reset-*` (Go's duration format: `120ms`, `1s`,
+ * `6m0s`, `2m52.8s`, `33.023s`), in milliseconds; undefined for anything else (a bare number
+ * says no unit, and is not guessed at).
+ */
+export function parseReset(text: string): number | undefined {
+  const value = text.trim();
+  if (value === '') return undefined;
+  let ms = 0;
+  for (let at = 0; at < value.length; at = PART.lastIndex) {
+    PART.lastIndex = at;
+    const part = PART.exec(value);
+    if (part === null) return undefined;
+    ms += Number(part[1]) * (UNIT_MS[part[2] as string] as number);
+  }
+  return ms;
+}

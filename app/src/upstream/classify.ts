@@ -1,3 +1,4 @@
+import { parseReset } from '../ratelimit/reset-format.ts';
 import type { Provider } from './types.ts';
 
 /**
@@ -70,7 +71,8 @@ function header(headers: UpstreamAnswer['headers'], name: string): string | unde
 
 /**
  * How long the upstream asks us to wait: Azure's `retry-after-ms`, else `retry-after` in seconds
- * or as an HTTP date; a default when absent, capped so a bogus header cannot bench a key for days.
+ * or as an HTTP date, else (some real 429s carry neither) when OpenAI says the exhausted limit
+ * resets; a default when none is there, capped so a bogus header cannot bench a key for days.
  */
 export function retryAfterMs(headers: UpstreamAnswer['headers'], now = Date.now()): number {
   const ms = Number(header(headers, 'retry-after-ms'));
@@ -78,12 +80,34 @@ export function retryAfterMs(headers: UpstreamAnswer['headers'], now = Date.now(
   const raw = header(headers, 'retry-after');
   if (raw !== undefined) {
     const seconds = Number(raw);
-    if (Number.isFinite(seconds) && seconds >= 0)
-      return Math.min(Math.max(seconds * 1000, 1000), MAX_COOLDOWN_MS);
+    if (Number.isFinite(seconds) && seconds >= 0) return bounded(seconds * 1000);
     const date = Date.parse(raw);
-    if (Number.isFinite(date)) return Math.min(Math.max(date - now, 1000), MAX_COOLDOWN_MS);
+    if (Number.isFinite(date)) return bounded(date - now);
   }
-  return DEFAULT_COOLDOWN_MS;
+  const reset = exhaustedReset(headers);
+  return reset === undefined ? DEFAULT_COOLDOWN_MS : bounded(reset);
+}
+
+/** A wait the upstream gave in whole seconds or less precisely: at least 1 s, at most the cap. */
+const bounded = (ms: number): number => Math.min(Math.max(ms, 1000), MAX_COOLDOWN_MS);
+
+/**
+ * When the limit a 429 exhausted resets: OpenAI's `x-ratelimit-reset-requests` or `-tokens`
+ * (`120ms`, `6m0s`) of the limit whose `remaining` is 0 (or below); when neither or both are, the
+ * later of the two, so the key is not used again before the limit that refused it allows.
+ */
+function exhaustedReset(headers: UpstreamAnswer['headers']): number | undefined {
+  let any: number | undefined;
+  let exhausted: number | undefined;
+  for (const limit of ['requests', 'tokens']) {
+    const reset = parseReset(header(headers, `x-ratelimit-reset-${limit}`) ?? '');
+    if (reset === undefined) continue;
+    any = Math.max(any ?? 0, reset);
+    if (Number.parseFloat(header(headers, `x-ratelimit-remaining-${limit}`) ?? '') <= 0) {
+      exhausted = Math.max(exhausted ?? 0, reset);
+    }
+  }
+  return exhausted ?? any;
 }
 
 /**
