@@ -39,6 +39,13 @@ export type KeyBehavior =
    * destroy. `asJson`: answer a stream request in JSON all the same, as some OpenAI-compatible servers do.
    */
   | { kind: 'fail_mid_stream'; afterEvents?: number; asJson?: boolean }
+  /**
+   * A stream that fails as the upstream reports it inside the 200: `afterEvents` SSE frames
+   * (default 2), then the error event, and the response ends normally. Chat and completions:
+   * `data: {"error":{…}}` with no [DONE]; Responses: an `error` event, or with `as: 'failed'` a
+   * `response.failed` event. A request that is not a stream is answered normally.
+   */
+  | { kind: 'error_mid_stream'; afterEvents?: number; as?: 'error' | 'failed' }
   /** Wait `ms` before the status line, then answer normally. */
   | { kind: 'slow_first_byte'; ms: number };
 

@@ -7,6 +7,7 @@ import {
   chatCompletionChunks,
   countTokens,
   type Generation,
+  STREAM_ERROR_EVENT,
   splitAnswer,
   textCompletion,
   textCompletionChunks,
@@ -62,6 +63,12 @@ function generation(
   };
 }
 
+/** error_mid_stream: a chat or completions stream's first frames, then OpenAI's error event. */
+function failing(ctx: Reply, frames: string[]): string[] {
+  const failure = ctx.streamError;
+  return failure === undefined ? frames : [...frames.slice(0, failure.afterEvents), STREAM_ERROR_EVENT];
+}
+
 export async function buildReply(
   ctx: Reply,
   endpoint: Endpoint | undefined,
@@ -110,14 +117,14 @@ export async function buildReply(
       }
       if (messages.length === 0) return sendError(ctx, openaiErrors.emptyArray('messages'));
       const g = generation(ctx, model, body, textOf(messages), body.max_completion_tokens ?? body.max_tokens);
-      if (stream) return sendStream(ctx, chatCompletionChunks(g), g.promptTokens);
+      if (stream) return sendStream(ctx, failing(ctx, chatCompletionChunks(g)), g.promptTokens);
       return sendJson(ctx, 200, chatCompletion(g), g.promptTokens);
     }
     case 'completions': {
       if (body.prompt === undefined) return sendError(ctx, openaiErrors.missingParam('prompt'));
       // The legacy endpoint defaults max_tokens to 16.
       const g = generation(ctx, model, body, textOf(body.prompt), body.max_tokens ?? 16);
-      if (stream) return sendStream(ctx, textCompletionChunks(g), g.promptTokens);
+      if (stream) return sendStream(ctx, failing(ctx, textCompletionChunks(g)), g.promptTokens);
       return sendJson(ctx, 200, textCompletion(g), g.promptTokens);
     }
     case 'embeddings': {
@@ -140,7 +147,7 @@ export async function buildReply(
         topP: typeof body.top_p === 'number' ? body.top_p : 1,
         metadata: isStringRecord(body.metadata) ? body.metadata : {},
       };
-      if (stream) return sendStream(ctx, responseStreamEvents(g, echo), g.promptTokens);
+      if (stream) return sendStream(ctx, responseStreamEvents(g, echo, ctx.streamError), g.promptTokens);
       return sendJson(ctx, 200, responseObject(g, echo), g.promptTokens);
     }
   }

@@ -91,6 +91,9 @@ function behaviorError(
       ctx.failAfter = behavior.afterEvents ?? 2;
       ctx.ignoreStream = behavior.asJson === true;
       return undefined;
+    case 'error_mid_stream':
+      ctx.streamError = { afterEvents: behavior.afterEvents ?? 2, as: behavior.as ?? 'error' };
+      return undefined;
     case 'slow_first_byte':
       return undefined;
   }
@@ -177,6 +180,7 @@ export async function handleRequest(
     closed,
     failAfter: undefined,
     ignoreStream: false,
+    streamError: undefined,
     selfDestroyed: false,
   };
   if (closedAs !== undefined) settle(rec, closedAs);

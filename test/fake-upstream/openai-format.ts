@@ -159,6 +159,17 @@ export function chatCompletionChunks(g: Generation): string[] {
   return frames;
 }
 
+export const SERVER_ERROR_MESSAGE =
+  'The server had an error while processing your request. Sorry about that!';
+
+/**
+ * The event OpenAI sends when a chat or completions stream fails after it began: the status was
+ * already 200, so the error comes as data, and the stream ends after it without [DONE].
+ */
+export const STREAM_ERROR_EVENT = sseData({
+  error: { message: SERVER_ERROR_MESSAGE, type: 'server_error', param: null, code: null },
+});
+
 const legacyUsage = (g: Generation): JsonObject => ({
   prompt_tokens: g.promptTokens,
   completion_tokens: g.deltas.length,

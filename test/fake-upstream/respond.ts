@@ -21,6 +21,8 @@ export interface Reply {
   failAfter: number | undefined;
   /** Answer in JSON even when the request asked for a stream. */
   ignoreStream: boolean;
+  /** error_mid_stream: frames to send before the upstream's error event, and which one (Responses). */
+  streamError: { afterEvents: number; as: 'error' | 'failed' } | undefined;
   selfDestroyed: boolean;
 }
 

@@ -6,6 +6,7 @@ import {
   nowSeconds,
   obfuscationPad,
   randomId,
+  SERVER_ERROR_MESSAGE,
   sseEvent,
 } from './openai-format.ts';
 
@@ -88,8 +89,17 @@ export function responseObject(g: Generation, echo: ResponsesRequestEcho): JsonO
   return responseBody(newIds(), g, echo, true);
 }
 
-/** SSE frames: created, in_progress, item/part added, N text deltas, text/part/item done, completed. */
-export function responseStreamEvents(g: Generation, echo: ResponsesRequestEcho): string[] {
+/**
+ * SSE frames: created, in_progress, item/part added, N text deltas, text/part/item done, completed.
+ * `failure`: the first `afterEvents` of them, then the stream fails as OpenAI reports it: an
+ * `error` event (type, code, message, param, sequence_number), or `response.failed` (the response,
+ * status `failed`, with its `error`).
+ */
+export function responseStreamEvents(
+  g: Generation,
+  echo: ResponsesRequestEcho,
+  failure?: { afterEvents: number; as: 'error' | 'failed' },
+): string[] {
   const ids = newIds();
   const frames: string[] = [];
   const emit = (type: string, payload: JsonObject): void => {
@@ -110,5 +120,13 @@ export function responseStreamEvents(g: Generation, echo: ResponsesRequestEcho):
   emit('response.output_item.done', { output_index: 0, item: messageItem(ids, g, true) });
   const final = responseBody(ids, g, echo, true);
   emit(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: final });
+  if (failure === undefined) return frames;
+  frames.length = Math.min(failure.afterEvents, frames.length);
+  if (failure.as === 'error') {
+    emit('error', { code: 'server_error', message: SERVER_ERROR_MESSAGE, param: null });
+  } else {
+    const error = { code: 'server_error', message: SERVER_ERROR_MESSAGE };
+    emit('response.failed', { response: { ...responseBody(ids, g, echo, false), status: 'failed', error } });
+  }
   return frames;
 }

@@ -116,6 +116,49 @@ describe('proxy: streaming', () => {
     assert.ok(!events.includes('data: [DONE]'));
   });
 
+  const RESPONSES = { model: 'gpt-4o', input: 'hi', stream: true };
+  for (const [name, path, body, behavior, last] of [
+    [
+      'chat (`data: {"error":…}`)',
+      '/v1/chat/completions',
+      CHAT,
+      { kind: 'error_mid_stream' },
+      /^data: \{"error":\{"message"/,
+    ],
+    [
+      'responses (`error` event)',
+      '/v1/responses',
+      RESPONSES,
+      { kind: 'error_mid_stream' },
+      /^event: error\n/,
+    ],
+    [
+      'responses (`response.failed`)',
+      '/v1/responses',
+      RESPONSES,
+      { kind: 'error_mid_stream', as: 'failed' },
+      /^event: response\.failed\n/,
+    ],
+  ] as const) {
+    it(`${name}: an error the upstream reports inside the stream reaches the client; the row says upstream_error`, async () => {
+      const { key, id } = await stack.issueKey({ rpm: 0 });
+      stack.fake.setKeyBehavior('sk-upstream-stream-1', behavior, { times: 1 });
+      const res = await openSse(`${app.url}${path}`, { authorization: `Bearer ${key}` }, body);
+      assert.equal(res.status, 200);
+      const events = await res.rest();
+      assert.match(events.at(-1) ?? '', last);
+      assert.match(
+        events.at(-1) ?? '',
+        /The server had an error while processing/,
+        "the upstream's own event",
+      );
+      assert.ok(!events.includes('data: [DONE]'));
+      const [row] = await rowsOnceThere(stack, id, 1, 'row of the stream that reported an error');
+      assert.equal(row.status_code, 200);
+      assert.equal(row.error_code, 'upstream_error');
+    });
+  }
+
   it('a JSON answer to a stream request that breaks off while read is a 502, not a 500', async () => {
     stack.fake.setKeyBehavior(
       'sk-upstream-stream-1',

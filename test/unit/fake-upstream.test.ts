@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import OpenAI, {
   APIConnectionError,
+  APIError,
   APIUserAbortError,
   AuthenticationError,
   AzureOpenAI,
@@ -285,6 +286,63 @@ describe('fake upstream', () => {
       const anon = await fetch(`${fake.openaiBaseUrl}/models`);
       assert.equal(anon.status, 401);
       assert.match(await anon.text(), /You didn't provide an API key/);
+    });
+
+    it('error_mid_stream: the error reported inside a 200 stream, as the SDK reads it', async () => {
+      fake.setKeyBehavior('k-err', { kind: 'error_mid_stream', afterEvents: 2 });
+      const chat = await sdk('k-err').chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let chunks = 0;
+      await assert.rejects(
+        async () => {
+          for await (const _ of chat) chunks++;
+        },
+        (e: unknown) => e instanceof APIError && /The server had an error while processing/.test(e.message),
+      );
+      assert.equal(chunks, 2);
+      const raw = await fetch(`${fake.openaiBaseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer k-err', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }),
+      });
+      assert.equal(raw.status, 200);
+      const events = (await raw.text()).trim().split('\n\n');
+      assert.equal(events.length, 3);
+      assert.deepEqual(JSON.parse(events[2]?.slice('data: '.length) ?? '{}'), {
+        error: {
+          message: 'The server had an error while processing your request. Sorry about that!',
+          type: 'server_error',
+          param: null,
+          code: null,
+        },
+      });
+      assert.equal(fake.requests.at(-1)?.outcome, 'finished', 'ended normally, no [DONE]');
+
+      const responses = await sdk('k-err').responses.create({ model: 'gpt-4o', input: 'hi', stream: true });
+      const types: string[] = [];
+      await assert.rejects(async () => {
+        for await (const event of responses) types.push(event.type);
+      }, APIError);
+      assert.deepEqual(types, ['response.created', 'response.in_progress']);
+
+      fake.setKeyBehavior('k-err', { kind: 'error_mid_stream', afterEvents: 3, as: 'failed' });
+      const failed = await sdk('k-err').responses.create({ model: 'gpt-4o', input: 'hi', stream: true });
+      const seen: Array<{ type: string; sequence_number: number }> = [];
+      for await (const event of failed) seen.push(event);
+      assert.deepEqual(
+        seen.map((e) => [e.type, e.sequence_number]),
+        [
+          ['response.created', 0],
+          ['response.in_progress', 1],
+          ['response.output_item.added', 2],
+          ['response.failed', 3],
+        ],
+      );
+      const last = seen.at(-1) as { response?: { status: string; error: { code: string } } };
+      assert.equal(last.response?.status, 'failed');
+      assert.equal(last.response?.error.code, 'server_error');
+
+      const plain = await sdk('k-err').chat.completions.create({ model: 'gpt-4o', messages });
+      assert.equal(plain.choices[0]?.message.content, DEFAULT_ANSWER, 'not a stream: answered normally');
     });
 
     it('reset and fail_mid_stream surface as connection errors', async () => {

@@ -92,6 +92,74 @@ describe('stream usage filter on blocks', () => {
   });
 });
 
+describe('errors the upstream reports inside a 200 stream', () => {
+  const midStreamError =
+    'data: {"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}\n\n';
+
+  it('chat: OpenAI\'s `data: {"error":…}` event (no [DONE] after it) is noticed, passed on, not counted as content', () => {
+    const stream = [1, 2].map(chunk).join('') + midStreamError;
+    for (const size of [5, 100, 4096]) {
+      const tracker = new StreamUsage('chat/completions', false);
+      assert.equal(relay(stream, size, tracker.filterBlock), stream, `pieces of ${size}`);
+      assert.equal(tracker.upstreamFailed, true, `pieces of ${size}`);
+      assert.equal(tracker.contentEvents, 2);
+    }
+    const spaced = midStreamError.replace('{"error":', '{ "error": ');
+    const crlf = (chunk(1) + spaced).replaceAll('\n\n', '\r\n\r\n');
+    const tracker = new StreamUsage('completions', false);
+    // A block with carriage returns goes event by event (each sent on with a plain blank line).
+    assert.equal(relay(crlf, 4096, tracker.filterBlock), chunk(1) + spaced);
+    assert.equal(tracker.upstreamFailed, true, 'written with spaces, CRLF-delimited');
+  });
+
+  it('chat: "error" elsewhere is no error: in content, or in an Azure content filter result', () => {
+    const content = `data: ${JSON.stringify({ id: 'c', choices: [{ index: 0, delta: { content: 'error' } }] })}\n\n`;
+    const quoted = `data: ${JSON.stringify({ id: 'c', choices: [{ index: 0, delta: { content: '{"error":1}' } }] })}\n\n`;
+    const azure = `data: ${JSON.stringify({
+      choices: [
+        {
+          index: 0,
+          delta: { content: 'x' },
+          content_filter_results: { error: { code: 'content_filter_error', message: 'not filtered' } },
+        },
+      ],
+    })}\n\n`;
+    const stream = content + quoted + azure + DONE;
+    for (const size of [7, 4096]) {
+      const tracker = new StreamUsage('chat/completions', false);
+      assert.equal(relay(stream, size, tracker.filterBlock), stream);
+      assert.equal(tracker.upstreamFailed, false, `pieces of ${size}`);
+      assert.equal(tracker.contentEvents, 3);
+    }
+  });
+
+  it('Responses: an `error` event, or `response.failed` (its usage still read); not `response.incomplete`', () => {
+    const delta =
+      'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi","sequence_number":1}\n\n';
+    const error =
+      'event: error\ndata: {"type":"error","code":"server_error","message":"The server had an error","param":null,"sequence_number":2}\n\n';
+    const failed =
+      'event: response.failed\ndata: {"type":"response.failed","sequence_number":2,"response":{"status":"failed","error":{"code":"server_error","message":"m"},"usage":{"input_tokens":5,"output_tokens":1,"total_tokens":6}}}\n\n';
+    const incomplete =
+      'event: response.incomplete\ndata: {"type":"response.incomplete","sequence_number":2,"response":{"status":"incomplete","error":null,"usage":{"input_tokens":5,"output_tokens":1,"total_tokens":6}}}\n\n';
+    for (const [end, failedToo] of [
+      [error, true],
+      [failed, true],
+      [incomplete, false],
+    ] as const) {
+      for (const size of [9, 4096]) {
+        const tracker = new StreamUsage('responses', true);
+        assert.equal(relay(delta + end, size, tracker.filterBlock), delta + end);
+        assert.equal(tracker.upstreamFailed, failedToo, `${end.slice(0, 24)} in pieces of ${size}`);
+        assert.equal(tracker.contentEvents, 1);
+      }
+    }
+    const tracker = new StreamUsage('responses', true);
+    relay(delta + failed, 4096, tracker.filterBlock);
+    assert.deepEqual(tracker.usage, { prompt: 5, completion: 1, total: 6 });
+  });
+});
+
 describe('asking the upstream for usage', () => {
   const parse = (b: Buffer | undefined) => JSON.parse(String(b));
 

@@ -45,10 +45,18 @@ export function splitEvents(text: string): string[] {
   return text.split(/\r\n\r\n|\n\n|\r\r/).filter((e) => e.trim() !== '');
 }
 
-/** How many events a block holds that is free of carriage returns (each ends in a blank line). */
-export function countEvents(block: Buffer): number {
+/**
+ * How many events a block holds that is free of carriage returns (each ends in a blank line);
+ * `skip`, shown each event's bounds on the way, leaves out those it returns true for.
+ */
+export function countEvents(
+  block: Buffer,
+  skip?: (block: Buffer, start: number, end: number) => boolean,
+): number {
   let n = 0;
-  for (let at = block.indexOf(LF2); at >= 0; at = block.indexOf(LF2, at + 2)) n++;
+  for (let start = 0, end = block.indexOf(LF2); end >= 0; start = end + 2, end = block.indexOf(LF2, start)) {
+    if (skip === undefined || !skip(block, start, end)) n++;
+  }
   return n;
 }
 

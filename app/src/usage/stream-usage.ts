@@ -8,19 +8,54 @@ const toBytes = (b: Buffer | string) => (typeof b === 'string' ? Buffer.from(b) 
 const USAGE = Buffer.from('"usage":');
 const NULL = Buffer.from('null');
 const RESPONSE_ENDS = ['completed', 'incomplete', 'failed'].map((e) => Buffer.from(`event: response.${e}`));
+/** How the Responses `error` event begins (in a block free of carriage returns). */
+const EVENT_ERROR = Buffer.from('event: error\n');
+const DATA = Buffer.from('data:');
+/** A chat or completions error event's first key. */
+const ERROR = Buffer.from('"error"');
+/** An error event's data: an object whose first key is `error` (Azure nests `"error"` in content filter results). */
+const ERROR_FIRST = /^\s*\{\s*"error"\s*:/;
+const SPACE = 0x20;
+const BRACE = 0x7b;
+
+/** Whether `block` holds `bytes` at `at`, compared in place: no copy, no call out. */
+function holdsAt(block: Buffer, at: number, bytes: Buffer): boolean {
+  for (let k = 0; k < bytes.length; k++) if (block[at + k] !== bytes[k]) return false;
+  return true;
+}
+
+/**
+ * Whether the event at `at` begins `data: {"error"` (spaces allowed). A content chunk is told
+ * apart a few bytes in (`{"id"…`, `{"choices"…`).
+ */
+function errorFirst(block: Buffer, at: number): boolean {
+  if (!holdsAt(block, at, DATA)) return false;
+  let i = at + DATA.length;
+  while (block[i] === SPACE) i++;
+  if (block[i++] !== BRACE) return false;
+  while (block[i] === SPACE) i++;
+  return holdsAt(block, i, ERROR);
+}
 
 /**
  * Watches a relayed event stream for the upstream's usage report. For chat and completions the
  * proxy asks for `stream_options.include_usage`; when the client did not ask for it, the extra
  * usage-only chunk is removed so the client sees exactly the stream it asked for. Responses
  * streams carry usage in their final `response.completed` event. Also counts content events, the
- * basis of an estimate when no usage arrives (about one token per chunk).
+ * basis of an estimate when no usage arrives (about one token per chunk), and notices an error the
+ * upstream sent inside the 200 stream (see `upstreamFailed`).
  */
 export class StreamUsage {
   readonly #operation: Operation;
   readonly #clientAskedForUsage: boolean;
   usage: TokenCounts | undefined;
   contentEvents = 0;
+  /**
+   * The upstream reported a failure inside the stream, which the client gets as it came: chat and
+   * completions send `data: {"error":{…}}` and end without [DONE]; Responses send an `error` event
+   * or `response.failed`. The request failed though the status was 200.
+   */
+  upstreamFailed = false;
 
   constructor(operation: Operation, clientAskedForUsage: boolean) {
     this.#operation = operation;
@@ -36,7 +71,7 @@ export class StreamUsage {
     if (block.indexOf(13) >= 0) return this.#eventByEvent(block);
     const at = this.#reportAt(block);
     if (at < 0) {
-      this.contentEvents += countEvents(block) - (block.includes(DONE) ? 1 : 0);
+      this.contentEvents += countEvents(block, this.#reportsError) - (block.includes(DONE) ? 1 : 0);
       return block;
     }
     const previous = block.lastIndexOf(LF2, at);
@@ -52,11 +87,40 @@ export class StreamUsage {
     ]);
   };
 
+  /**
+   * For the count's walk over a block's events (no carriage returns): whether the event from
+   * `start` to `end` is the upstream's error report, noted and left out of the content count. Only
+   * each event's first bytes are looked at; a chat event that begins like one is parsed.
+   */
+  readonly #reportsError = (block: Buffer, start: number, end: number): boolean => {
+    const failed =
+      this.#operation === 'responses'
+        ? holdsAt(block, start, EVENT_ERROR)
+        : errorFirst(block, start) && this.#isErrorEvent(block.subarray(start, end).toString('utf8'));
+    if (failed) this.upstreamFailed = true;
+    return failed;
+  };
+
+  /** A chat or completions event reporting an error: `data: {"error":{…}}` (as OpenAI's SDK reads it). */
+  #isErrorEvent(event: string): boolean {
+    const data = eventData(event);
+    if (data === undefined || !ERROR_FIRST.test(data)) return false;
+    try {
+      return Boolean((JSON.parse(data) as { error?: unknown }).error);
+    } catch {
+      return false;
+    }
+  }
+
   /** Where the first event that may hold a usage report mentions it, or -1. */
   #reportAt(block: Buffer): number {
     if (this.#operation === 'responses') {
-      const found = RESPONSE_ENDS.map((e) => block.indexOf(e)).filter((i) => i >= 0);
-      return found.length === 0 ? -1 : Math.min(...found);
+      let first = -1;
+      for (const mark of RESPONSE_ENDS) {
+        const at = block.indexOf(mark);
+        if (at >= 0 && (first < 0 || at < first)) first = at;
+      }
+      return first;
     }
     for (let at = block.indexOf(USAGE); at >= 0; at = block.indexOf(USAGE, at + USAGE.length)) {
       if (!block.subarray(at + USAGE.length, at + USAGE.length + 4).equals(NULL)) return at;
@@ -77,13 +141,16 @@ export class StreamUsage {
   /** One event: returns the event to forward, or null to drop it. */
   readonly filter = (event: string): string | null => {
     if (this.#operation === 'responses') {
-      if (/^event: response\.(completed|incomplete|failed)\b/m.test(event)) this.#readUsage(event, true);
-      else this.contentEvents++;
+      const end = /^event: (?:response\.(completed|incomplete|failed)|(error))\b/m.exec(event);
+      if (end?.[1] !== undefined) this.#readUsage(event, true);
+      else if (end === null) this.contentEvents++;
+      if (end?.[1] === 'failed' || end?.[2] !== undefined) this.upstreamFailed = true;
       return event;
     }
     // Chunks carry `"usage":null` until the usage chunk, so only a usage object is worth parsing.
     if (!/"usage":\s*\{/.test(event)) {
-      if (!event.includes('[DONE]')) this.contentEvents++;
+      if (event.includes('"error"') && this.#isErrorEvent(event)) this.upstreamFailed = true;
+      else if (!event.includes('[DONE]')) this.contentEvents++;
       return event;
     }
     const chunk = this.#readUsage(event, false);

@@ -98,16 +98,17 @@ function settleRequest(
 /**
  * Why the request failed, for the row: the proxy's own error code; `client_closed` when the client
  * left first (status 499); `upstream_error` for a stream the upstream broke off (the client got a
- * 200 and then the error event); `upstream_<status>` for an error answer relayed from upstream.
+ * 200 and then the error event) or in which it reported an error itself; `upstream_<status>` for
+ * an error answer relayed from upstream.
  */
 function errorCode(
   status: number,
   failure: ApiError | undefined,
-  s: { clientGone?: boolean; streamOutcome?: StreamOutcome },
+  s: { clientGone?: boolean; streamOutcome?: StreamOutcome; upstreamStreamError?: boolean },
 ): string | null {
   if (failure) return failure.code;
   if (s.clientGone) return 'client_closed';
-  if (s.streamOutcome?.completed === false) return 'upstream_error';
+  if (s.streamOutcome?.completed === false || s.upstreamStreamError) return 'upstream_error';
   return status >= 400 ? `upstream_${status}` : null;
 }
 

@@ -96,6 +96,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
       ctx.state.clientGone = outcome.clientGone;
       ctx.state.usage = tracker.usage;
       ctx.state.completionEstimate = tracker.contentEvents;
+      if (tracker.upstreamFailed) ctx.state.upstreamStreamError = true;
       return;
     }
     const buffered = Buffer.isBuffer(answer.body) ? answer.body : await readRest(answer.body, abort.signal);
