@@ -53,6 +53,8 @@ export interface ServiceOverrides {
   poolRefreshMs?: number;
   usageFlushMs?: number;
   usageMaxBuffer?: number;
+  /** The model catalog's first wait before listing again after a failed listing. */
+  modelRetryMs?: number;
 }
 
 /** Builds every long-lived service once, wired by constructor injection. */
@@ -136,9 +138,9 @@ export async function createServices(
   });
   retention.start();
   const lastUsed = new LastUsedRecorder({ pool: db, onError: report('record key last use') });
-  const models = new ModelCatalog({ pool, forwarder });
-  // Learn the served model names early: they bound the metrics' model label.
-  models.list(AbortSignal.timeout(10_000)).catch(() => {});
+  const models = new ModelCatalog({ pool, forwarder, retryMs: overrides.modelRetryMs });
+  // Learn the served model names now, and keep learning them: they bound the metrics' model label.
+  models.start();
   const limiter = new RateLimiter({
     redis,
     onError: throttled(report('settling rate-limit leases'), 10_000),
@@ -168,6 +170,7 @@ export async function createServices(
     async close() {
       afterResponse.close();
       prober.stop();
+      models.close();
       retention.stop();
       // The other last writes need Postgres or Redis too: they run alongside the usage rows' final
       // write and within the same bound, so one that hangs holds back neither the rows nor the exit.
