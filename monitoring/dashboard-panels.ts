@@ -97,7 +97,7 @@ export const ROWS: RowSpec[] = [
         description:
           '5xx: the appliance or the upstream failed (alert above 5%). 4xx: the client was refused.',
         type: 'timeseries',
-        w: 8,
+        w: 6,
         unit: 'percentunit',
         queries: ['5', '4'].map((c) => ({
           expr: `sum(rate(gpt_proxy_requests_total{status=~"${c}..", ${API}}[$__rate_interval])) / sum(rate(gpt_proxy_requests_total{${API}}[$__rate_interval]))`,
@@ -109,7 +109,7 @@ export const ROWS: RowSpec[] = [
         description:
           'Each try on an upstream key: success, client_error, model_refused, key_cooling, key_disabled, upstream_failure.',
         type: 'timeseries',
-        w: 8,
+        w: 6,
         unit: 'ops',
         queries: [
           {
@@ -119,11 +119,25 @@ export const ROWS: RowSpec[] = [
         ],
       },
       {
+        title: 'Streams broken off by the upstream',
+        description:
+          'Streams that failed after their 200 went out (they end with an error event), by route: a success to the other panels. Alert above 5% of streams.',
+        type: 'timeseries',
+        w: 6,
+        unit: 'reqps',
+        queries: [
+          {
+            expr: 'sum by (route) (rate(gpt_proxy_streams_interrupted_total[$__rate_interval]))',
+            legend: '{{route}}',
+          },
+        ],
+      },
+      {
         title: 'Rate-limit rejections',
         description:
           '429s by the limit that refused them, and requests served unchecked while Redis was down.',
         type: 'timeseries',
-        w: 8,
+        w: 6,
         unit: 'reqps',
         queries: [
           {

@@ -114,6 +114,18 @@ describe('proxy: streaming', () => {
     assert.deepEqual(JSON.parse(errors[0]?.slice('data: '.length) ?? '{}').error.code, 'upstream_error');
     assert.equal(events.at(-1), errors[0]);
     assert.ok(!events.includes('data: [DONE]'));
+    // A 200 to the request metrics, so counted apart: the only stream of this file broken off.
+    await waitFor(
+      async () =>
+        /gpt_proxy_streams_interrupted_total\{route="\/v1\/chat\/completions"\} 1\n/.test(
+          await app.registry.metrics(),
+        ),
+      { what: 'the interrupted stream counted' },
+    );
+    assert.match(
+      await app.registry.metrics(),
+      /gpt_proxy_streams_interrupted_total\{route="\/v1\/responses"\} 0\n/,
+    );
   });
 
   const RESPONSES = { model: 'gpt-4o', input: 'hi', stream: true };

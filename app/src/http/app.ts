@@ -68,16 +68,23 @@ export function buildApp(options: AppOptions): Koa {
   router.get('/health', healthRoute(services.healthChecks));
   router.get('/health/live', liveRoute);
   router.get('/v1/models', ...api, modelsRoute(services.models, limits));
+  // Each streaming route's count of interrupted streams exists from the start, at 0: an alert's
+  // rate sees the first one (a series born at 1 shows no increase), and the dashboard a line.
+  const streams = (route: string, op: string) => {
+    if (op !== 'embeddings') services.metrics.streamsInterrupted.inc({ route }, 0);
+  };
   const openai = new Map<string, Koa.Middleware>();
   for (const op of OPENAI_ROUTES) {
     const handle = compose([...api, (ctx: Koa.Context) => proxyRequest(ctx, deps, op)]);
     openai.set(`/v1/${op}`, handle);
     router.post(`/v1/${op}`, handle);
+    streams(`/v1/${op}`, op);
   }
   for (const op of AZURE_ROUTES) {
     router.post(`/openai/deployments/:deployment/${op}`, ...api, (ctx) =>
       proxyRequest(ctx, deps, op, ctx.params.deployment),
     );
+    streams(`/openai/deployments/:deployment/${op}`, op);
   }
 
   app.use(

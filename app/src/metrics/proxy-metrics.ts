@@ -26,6 +26,12 @@ export function createProxyMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     }),
+    streamsInterrupted: new Counter({
+      name: 'gpt_proxy_streams_interrupted_total',
+      help: 'Streams the upstream broke off after the client got its 200 (counted there as a success), by route.',
+      labelNames: ['route'] as const,
+      registers,
+    }),
     upstreamAttempts: new Counter({
       name: 'gpt_proxy_upstream_attempts_total',
       help: 'Upstream attempts by provider and outcome (success, client_error, model_refused, key_disabled, key_cooling, upstream_failure).',

@@ -15,7 +15,7 @@ export interface UsageDeps {
   recorder: UsageRecorder;
   limiter: RateLimiter;
   defaults: { rpm: number; tpm: number };
-  metrics: Pick<ProxyMetrics, 'tokens'>;
+  metrics: Pick<ProxyMetrics, 'tokens' | 'streamsInterrupted'>;
   modelLabel: (model: string | undefined) => string;
   /** Where the row and the settlement wait until the response is out. */
   afterResponse: AfterResponse;
@@ -66,20 +66,25 @@ function settleRequest(
   const reported: TokenCounts | undefined =
     s.usage ?? (s.usageBody !== undefined ? usageFromBody(s.usageBody as Buffer) : undefined);
   const counts = tokenCounts(reported, s.upstreamKeyId !== undefined && (status < 300 || s.clientGone), s);
+  const route = ctx._matchedRoute ? String(ctx._matchedRoute) : ctx.path;
+  const code = errorCode(status, failure, s);
+  // A stream that failed after its 200 went out: the request metrics see a success, so it is
+  // counted here, where the row's error code is decided.
+  if (code === 'upstream_error' && status < 300) deps.metrics.streamsInterrupted.inc({ route });
   deps.recorder.record({
     id: newId(),
     requestId: s.requestId,
     apiKeyId: key.id,
     userId: key.userId,
     upstreamKeyId: s.upstreamKeyId ?? null,
-    route: ctx._matchedRoute ? String(ctx._matchedRoute) : ctx.path,
+    route,
     model: s.model ?? null,
     promptTokens: counts.prompt,
     completionTokens: counts.completion,
     totalTokens: counts.total,
     estimated: counts.estimated,
     statusCode: status,
-    errorCode: errorCode(status, failure, s),
+    errorCode: code,
     latencyMs: ended.latencyMs,
     stream: s.stream === true,
     createdAtMs: ended.atMs,
