@@ -59,10 +59,12 @@ drainOnSignals({
     draining = true;
   },
   async afterDrain() {
-    metricsServer.close();
     const unwritten = await services.close();
+    // The record of rows lost at exit: this line (a scrape may well not come before the exit).
     if (unwritten > 0) logger.error({ unwritten }, 'usage rows could not be written before exit');
     // A connection still waiting on a write given up on would hold db.end() forever.
     await within(END_CONNECTIONS_MS, Promise.allSettled([db.end(), redis.quit()]));
+    // Last, so a scrape until the exit still sees the final write's counts (rows dropped).
+    metricsServer.close();
   },
 });

@@ -482,6 +482,23 @@ describe('graceful shutdown', () => {
       assert.equal((await post(app.url, key)).status, 200);
       process.kill(app.pid, 'SIGTERM');
       const started = performance.now();
+      // The metrics listener closes last: a scrape until the exit sees the row the final write lost.
+      const scrape = () =>
+        fetch(`http://127.0.0.1:${app.metricsPort}/metrics`).then(
+          (res) => res.text(),
+          () => '',
+        );
+      await sleep(1_000); // in the final write, which waits on the lock
+      assert.match(
+        await scrape(),
+        /gpt_proxy_usage_rows_dropped_total 0\n/,
+        'scraped during the final write',
+      );
+      await waitFor(async () => /gpt_proxy_usage_rows_dropped_total 1\n/.test(await scrape()), {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        what: 'the lost row counted in a scrape before the exit',
+      });
       const exit = await Promise.race([app.process.exited, sleep(20_000).then(() => 'still running')]);
       const seconds = (performance.now() - started) / 1000;
       assert.deepEqual(exit, { code: 0, signal: null }, app.process.output());

@@ -165,6 +165,21 @@ describe('usage recorder against Postgres', () => {
     }
   });
 
+  it('the rows close could not write are counted as dropped: nothing writes them after it', async () => {
+    const db = {
+      query: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      },
+    } as unknown as pg.Pool;
+    const registry = new Registry();
+    const recorder = new UsageRecorder({ db, metrics: createProxyMetrics(registry) });
+    for (let i = 0; i < 3; i++) recorder.record(row());
+    assert.equal(await recorder.close(100), 3);
+    const text = await registry.metrics();
+    assert.match(text, /gpt_proxy_usage_rows_dropped_total 3\n/);
+    assert.match(text, /gpt_proxy_usage_rows_written_total 0\n/);
+  });
+
   it('a batch retried after its reply was lost is stored once: each row keeps its id', async () => {
     // The insert commits, then the connection fails before the reply is read: the recorder must
     // retry (it cannot know), and the retry must not store the rows twice.

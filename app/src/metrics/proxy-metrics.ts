@@ -80,7 +80,7 @@ export function createProxyMetrics(registry: Registry) {
     }),
     usageDropped: new Counter({
       name: 'gpt_proxy_usage_rows_dropped_total',
-      help: 'Usage rows dropped: the buffer was full while Postgres was unreachable, or Postgres refused the row.',
+      help: 'Usage rows dropped: the buffer was full while Postgres was unreachable, Postgres refused the row, or the shutdown could not write it.',
       registers,
     }),
     usageWriteFailures: new Counter({

@@ -187,8 +187,9 @@ export class UsageRecorder {
 
   /**
    * Stops the timer and keeps flushing until the buffer is empty or `timeoutMs` has passed; returns
-   * the rows still buffered (those of a write still waiting for Postgres among them). Rows recorded
-   * from then on are dropped (counted and reported).
+   * the rows still buffered (those of a write still waiting for Postgres among them), which are
+   * counted as dropped: nothing writes them after this. Rows recorded from then on are dropped too
+   * (counted and reported).
    */
   async close(timeoutMs = 10_000): Promise<number> {
     clearInterval(this.#timer);
@@ -200,7 +201,9 @@ export class UsageRecorder {
       if (this.#buffer.length > 0) await within(deadline - Date.now(), sleep(200));
     }
     this.#closed = true;
-    return this.#buffer.length;
+    const unwritten = this.#buffer.length;
+    if (unwritten > 0) this.#o.metrics.usageDropped.inc(unwritten);
+    return unwritten;
   }
 }
 
