@@ -67,7 +67,7 @@ export const ROWS: RowSpec[] = [
         title: 'Latency (whole response, streams included)',
         description: 'Quantiles of the time from request to the last byte, over all API routes.',
         type: 'timeseries',
-        w: 12,
+        w: 8,
         unit: 's',
         queries: [0.5, 0.95, 0.99].map((q) => ({
           expr: `histogram_quantile(${q}, sum by (le) (rate(gpt_proxy_request_duration_seconds_bucket{${API}}[$__rate_interval])))`,
@@ -78,7 +78,7 @@ export const ROWS: RowSpec[] = [
         title: 'p95 latency by route',
         description: 'Streamed and non-streamed answers apart: a stream lasts as long as the completion.',
         type: 'timeseries',
-        w: 12,
+        w: 8,
         unit: 's',
         queries: [
           {
@@ -86,6 +86,18 @@ export const ROWS: RowSpec[] = [
             legend: '{{route}} stream={{stream}}',
           },
         ],
+      },
+      {
+        title: 'Time to first byte',
+        description:
+          "From request to the upstream's answer going out: for a stream its first events, the wait a user feels; for JSON, the whole answer.",
+        type: 'timeseries',
+        w: 8,
+        unit: 's',
+        queries: [0.5, 0.95].map((q) => ({
+          expr: `histogram_quantile(${q}, sum by (le, stream) (rate(gpt_proxy_time_to_first_byte_seconds_bucket[$__rate_interval])))`,
+          legend: `p${q * 100} stream={{stream}}`,
+        })),
       },
     ],
   },

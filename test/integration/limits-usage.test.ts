@@ -141,6 +141,21 @@ describe('rate limits across replicas', () => {
       text,
       /gpt_proxy_request_duration_seconds_bucket\{le="0.05",route="\/v1\/chat\/completions",stream="false"\}/,
     );
+    // Past the failover budget (a 504 at 330 s is not +Inf), and past it again for long streams.
+    for (const le of ['330', '600']) {
+      assert.match(
+        text,
+        new RegExp(`gpt_proxy_request_duration_seconds_bucket\\{le="${le}",route="/v1/chat/completions"`),
+      );
+    }
+    assert.match(
+      text,
+      /gpt_proxy_time_to_first_byte_seconds_bucket\{le="330",route="\/v1\/chat\/completions",stream="false"\} [1-9]/,
+    );
+    assert.match(
+      text,
+      /gpt_proxy_time_to_first_byte_seconds_count\{route="\/v1\/chat\/completions",stream="false"\} [1-9]/,
+    );
     assert.match(text, /gpt_proxy_upstream_keys\{provider="openai",state="active"\} 1/);
     assert.match(text, /gpt_proxy_ratelimit_rejections_total\{type="requests"\} \d+/);
     assert.match(text, /gpt_proxy_tokens_total\{model="gpt-4o",key_id="\d+",kind="prompt"\} \d+/);

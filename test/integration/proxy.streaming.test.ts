@@ -57,6 +57,30 @@ describe('proxy: streaming', () => {
     });
   }
 
+  it("a stream's time to first byte ends with its first events, its duration with the last", async () => {
+    // The only test of this file on /v1/completions: its series hold this stream alone.
+    const latch = stack.fake.holdStreams();
+    const res = await openSse(`${app.url}/v1/completions`, auth, {
+      model: 'gpt-4o',
+      prompt: 'hi',
+      stream: true,
+    });
+    await res.next();
+    await latch.waitForHeld(1);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    latch.release();
+    await res.rest();
+    app.settle();
+    const text = await app.registry.metrics();
+    const series = (name: string, le: string) =>
+      new RegExp(`${name}_bucket\\{le="${le}",route="/v1/completions",stream="true"\\} (\\d+)`).exec(
+        text,
+      )?.[1];
+    assert.equal(series('gpt_proxy_time_to_first_byte_seconds', '0.5'), '1', text);
+    assert.equal(series('gpt_proxy_request_duration_seconds', '0.5'), '0');
+    assert.equal(series('gpt_proxy_request_duration_seconds', '1'), '1');
+  });
+
   it('the client closing its connection aborts the upstream request at once', async () => {
     const latch = stack.fake.holdStreams();
     const res = await openSse(`${app.url}/v1/chat/completions`, auth, CHAT);

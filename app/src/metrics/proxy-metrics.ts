@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
+ * Latency buckets, in seconds: up to the failover budget (330 s, a 504 at the deadline) and past it,
+ * as a stream's duration is bounded only by the upstream's silence between chunks.
+ */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 330, 600];
+
+/**
  * The proxy's own metrics. The model label is bounded by `modelLabel` to the models the
  * upstream keys serve (anything else is `other`), so a client cannot grow the series count by
  * inventing model names.
@@ -23,7 +29,14 @@ export function createProxyMetrics(registry: Registry) {
       name: 'gpt_proxy_request_duration_seconds',
       help: 'Time from request to the end of the response (whole stream included), by route.',
       labelNames: ['route', 'stream'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    firstByte: new Histogram({
+      name: 'gpt_proxy_time_to_first_byte_seconds',
+      help: "Time from request to the upstream's answer going out to the client (a stream's headers and first events; a JSON answer whole), by route.",
+      labelNames: ['route', 'stream'] as const,
+      buckets: LATENCY_BUCKETS,
       registers,
     }),
     streamsInterrupted: new Counter({

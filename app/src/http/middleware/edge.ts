@@ -15,7 +15,7 @@ export interface EdgeOptions {
   secrets: readonly string[];
   /** LOG_PROMPT_BODY. */
   logBodies: boolean;
-  metrics: Pick<ProxyMetrics, 'requests' | 'duration'>;
+  metrics: Pick<ProxyMetrics, 'requests' | 'duration' | 'firstByte'>;
   modelLabel: (m: string | undefined) => string;
   /** True once the process is draining: answers carry `Connection: close`. */
   draining?: () => boolean;
@@ -62,9 +62,12 @@ export function edge(o: EdgeOptions) {
     } finally {
       const ms = performance.now() - started;
       const status = ctx.state.clientGone ? 499 : responseStatus(ctx);
+      // Set by the proxy route when the upstream's answer starts going out (see proxyRequest).
+      const answeredAt = ctx.state.answeredAt as number | undefined;
+      const firstByteMs = answeredAt === undefined ? undefined : answeredAt - started;
       o.afterResponse.run(() => {
         logRequest(writeAccessLine, ctx, status, ms, o.logBodies);
-        countRequest(o.metrics, ctx, status, ms, o.modelLabel);
+        countRequest(o.metrics, ctx, status, ms, firstByteMs, o.modelLabel);
       });
       // Last: the inner layers' bookkeeping (the usage row) is queued by now.
       o.inFlight?.leave();

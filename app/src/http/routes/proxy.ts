@@ -91,6 +91,8 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     ctx.state.attempts = answer.attempts;
     if (!Buffer.isBuffer(answer.body) && answer.eventStream && tracker) {
       const filter = deps.logBodies ? keepForLog(ctx, tracker.filterBlock) : tracker.filterBlock;
+      // The time to first byte: the relay sends the headers (with the events already there) at once.
+      ctx.state.answeredAt = performance.now();
       const outcome = await relayEventStream(ctx, { ...answer, body: answer.body }, abort, filter);
       ctx.state.streamOutcome = outcome;
       ctx.state.clientGone = outcome.clientGone;
@@ -104,6 +106,8 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     setHeaders(ctx, answer.clientHeaders);
     ctx.body = buffered;
     ctx.state.completionBody = buffered;
+    // Koa writes it whole as soon as this returns: its first byte is its last.
+    ctx.state.answeredAt = performance.now();
     // Read by the usage recorder once the response is out.
     if (answer.status < 300) ctx.state.usageBody = buffered;
   } finally {
