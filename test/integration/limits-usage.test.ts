@@ -164,6 +164,33 @@ describe('rate limits across replicas', () => {
     assert.match(text, /gpt_proxy_ratelimit_fail_open_total 0/);
     assert.equal((await fetch(`${a.url}/metrics`)).status, 404, 'metrics are not on the API port');
   });
+
+  it('a request the rate limit refuses is counted with its model and stream flag', async () => {
+    const { key } = await stack.issueKey({ rpm: 1 });
+    assert.equal((await post(a.url, key)).status, 200);
+    const limited = await fetch(`${a.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...CHAT, stream: true }),
+    });
+    assert.equal(limited.status, 429);
+    await limited.arrayBuffer();
+    // The only stream request of these tests: refused, yet counted as a stream.
+    const stream =
+      /gpt_proxy_request_duration_seconds_count\{route="\/v1\/chat\/completions",stream="true"\} 1\n/;
+    const text = await waitFor(
+      async () => {
+        const body = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
+        return stream.test(body) ? body : undefined;
+      },
+      { timeoutMs: 5_000, what: 'the refused stream counted' },
+    );
+    assert.match(
+      text,
+      /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="429",model="gpt-4o"\} \d+/,
+    );
+    assert.doesNotMatch(text, /status="429",model="none"/);
+  });
 });
 
 describe('usage accounting', () => {

@@ -41,6 +41,16 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
   // promise and a suspended frame (see edge.ts).
   try {
     const body = await readJsonBody(ctx, deps.maxBodyBytes);
+    const key = ctx.state.apiKey as ApiKeyIdentity;
+    // A deployment may serve a model under two spellings: the one the key may use, if either.
+    const named =
+      deployment !== undefined
+        ? deployedModelFor(key, deps.modelsForDeployment(deployment))
+        : body.json.model;
+    // Known before the limits and the validation, so that a request they refuse (429, 400) is
+    // counted and recorded with its model and stream flag too; the metrics label stays bounded.
+    if (typeof named === 'string') ctx.state.model = named;
+    ctx.state.stream = body.json.stream === true;
     const promptEstimate = estimatePromptTokens(body.raw);
     ctx.state.promptEstimate = promptEstimate;
     ctx.state.promptBody = body.raw;
@@ -53,14 +63,8 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
     if (abort.signal.aborted) throw new ClientGoneError();
 
     const valid = validateBody(operation, body.json, deployment !== undefined);
-    const key = ctx.state.apiKey as ApiKeyIdentity;
-    // A deployment may serve a model under two spellings: the one the key may use, if either.
-    const model =
-      deployment !== undefined
-        ? deployedModelFor(key, deps.modelsForDeployment(deployment))
-        : (valid.model as string);
-    ctx.state.model = model;
-    ctx.state.stream = valid.stream;
+    // Validated: a non-empty string in the body, or the deployment's.
+    const model = named as string;
     if (!mayUseModel(key, model)) {
       const message = `The model '${model}' does not exist or this key may not use it.`;
       throw new ApiError('model_not_found', message, { param: 'model' });
