@@ -1,8 +1,9 @@
 // Certificate changes picked up by the watcher (nginx/docker-entrypoint.d/40-...): a new pair
 // means a graceful reload that an open stream survives; a broken or mismatched pair fails
-// `nginx -t` and changes nothing; old workers keep long streams for worker_shutdown_timeout at most.
+// `nginx -t` and changes nothing, and is tested again later (a failure may pass); old workers
+// keep long streams for worker_shutdown_timeout at most.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.ts';
 import {
   type EdgeStream,
+  NGINX_BIN,
   type NginxServer,
   openStream,
   startNginx,
@@ -127,6 +129,44 @@ describe('nginx certificate reloads', () => {
     writeSelfSignedCert(certDir, { commonName: 'cert-c.test' });
     await edge.waitForReloads(reloads + 1, 20_000);
     assert.equal(await servedCommonName(edge.httpsPort), 'cert-c.test', 'a good pair is picked up again');
+  });
+
+  test('a pair whose configuration test failed once is tested again, and served once it passes', async () => {
+    const dir = join(base, 'flaky');
+    mkdirSync(dir);
+    const arm = join(dir, 'fail-next-test');
+    // nginx, whose next configuration test fails once this test arms it: a failure that passes.
+    const wrapper = join(dir, 'nginx');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nfor a in "$@"; do\n  if [ "$a" = -t ] && rm "${arm}" 2>/dev/null; then\n` +
+        `    echo 'nginx: [emerg] a passing failure' >&2\n    exit 1\n  fi\ndone\nexec ${NGINX_BIN} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const certs = join(dir, 'certs');
+    writeSelfSignedCert(certs, { commonName: 'retry-a.test' });
+    const flaky = await startNginx({
+      appUpstream: `127.0.0.1:${fake.port}`,
+      certDir: certs,
+      webroot: base,
+      env: { NGINX_BIN: wrapper, NGINX_CERT_RETRY_INTERVAL: '2' },
+    });
+    try {
+      writeFileSync(arm, '');
+      writeSelfSignedCert(certs, { commonName: 'retry-b.test' });
+      await waitFor(() => flaky.watcherOutput().includes(REJECTED), {
+        timeoutMs: 15_000,
+        what: 'the rejection',
+      });
+      assert.match(flaky.watcherOutput(), /a passing failure/);
+      assert.equal(await servedCommonName(flaky.httpsPort), 'retry-a.test');
+      await flaky.waitForReloads(1, 20_000);
+      assert.match(flaky.watcherOutput(), /testing again the certificate rejected \d+s ago/);
+      assert.equal(await servedCommonName(flaky.httpsPort), 'retry-b.test');
+      assert.equal(count(flaky.watcherOutput(), REJECTED), 1);
+    } finally {
+      await flaky.stop();
+    }
   });
 
   test('after a reload, old workers keep a long stream for worker_shutdown_timeout at most', async () => {
