@@ -202,12 +202,19 @@ export const ROWS: RowSpec[] = [
     panels: [
       {
         title: 'Upstream keys by state',
-        description: 'Keys (retired ones left out) by provider and state; alert when none is active.',
+        description:
+          'Keys (retired ones left out) by state, as each replica sees them (they may differ for a few seconds after a change); a provider with no key is left out. Alert when none is active.',
         type: 'stat',
         w: 10,
         unit: 'short',
         queries: [
-          { expr: 'max by (provider, state) (gpt_proxy_upstream_keys)', legend: '{{provider}} {{state}}' },
+          {
+            // Per replica: each counts every key once, but not always in the same state (a cooldown
+            // ends on one replica's clock first, a change reaches each at its next refresh), so a
+            // max or sum over replicas per state can add up to more keys than exist.
+            expr: 'sum by (instance, provider, state) (gpt_proxy_upstream_keys) and on (instance, provider) (sum by (instance, provider) (gpt_proxy_upstream_keys) > 0)',
+            legend: '{{instance}} {{provider}} {{state}}',
+          },
         ],
       },
       {

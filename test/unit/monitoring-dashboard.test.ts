@@ -133,6 +133,43 @@ describe('the Grafana dashboard (JSON model)', () => {
     ]);
     assert.match(stdout, new RegExp(`SUCCESS: ${queries.length} rules found`));
   });
+
+  it("upstream keys: each replica's own count, never more keys than exist (promtool evaluates the query)", async () => {
+    const expr = panels.find((p) => p.title === 'Upstream keys by state')?.targets?.[0]?.expr ?? '';
+    // Three OpenAI keys and no Azure key; r2 has seen a cooldown end that r1 has not yet.
+    const counts: Record<string, Record<string, number>> = {
+      r1: { active: 2, cooling: 1, disabled: 0 },
+      r2: { active: 3, cooling: 0, disabled: 0 },
+    };
+    const input_series = Object.entries(counts).flatMap(([instance, states]) =>
+      Object.entries(states).flatMap(([state, n]) =>
+        ['openai', 'azure'].map((provider) => ({
+          series: `gpt_proxy_upstream_keys{job="gpt-proxy-app", instance="${instance}", provider="${provider}", state="${state}"}`,
+          values: `${provider === 'openai' ? n : 0}x5`,
+        })),
+      ),
+    );
+    const exp_samples = Object.entries(counts).flatMap(([instance, states]) =>
+      Object.entries(states).map(([state, value]) => ({
+        labels: `{instance="${instance}", provider="openai", state="${state}"}`,
+        value,
+      })),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'gpt-proxy-dashboard-keys-'));
+    registerTempDir(dir);
+    const file = join(dir, 'keys.test.yml');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        evaluation_interval: '1m',
+        tests: [{ interval: '1m', input_series, promql_expr_test: [{ expr, eval_time: '2m', exp_samples }] }],
+      }),
+    );
+    const run = await exec(process.env.PROMTOOL ?? '/usr/bin/promtool', ['test', 'rules', file]).catch(
+      (err: { stdout?: string; stderr?: string }) => ({ stdout: `${err.stdout ?? ''}${err.stderr ?? ''}` }),
+    );
+    assert.match(run.stdout, /SUCCESS/, run.stdout);
+  });
 });
 
 describe('Grafana provisioning', () => {
