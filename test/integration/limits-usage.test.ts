@@ -125,13 +125,7 @@ describe('rate limits across replicas', () => {
     // The request metrics are counted within 10 ms of the response (bookkeeping runs in batches).
     const invented =
       /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="404",model="other"\} 1/;
-    const text = await waitFor(
-      async () => {
-        const body = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
-        return invented.test(body) ? body : undefined;
-      },
-      { timeoutMs: 5_000, what: 'the second request counted' },
-    );
+    const text = await scrapeUntil(a.metricsPort, invented, 'the second request counted');
     assert.match(
       text,
       /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="200",model="gpt-4o"\} \d+/,
@@ -178,13 +172,7 @@ describe('rate limits across replicas', () => {
     // The only stream request of these tests: refused, yet counted as a stream.
     const stream =
       /gpt_proxy_request_duration_seconds_count\{route="\/v1\/chat\/completions",stream="true"\} 1\n/;
-    const text = await waitFor(
-      async () => {
-        const body = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
-        return stream.test(body) ? body : undefined;
-      },
-      { timeoutMs: 5_000, what: 'the refused stream counted' },
-    );
+    const text = await scrapeUntil(a.metricsPort, stream, 'the refused stream counted');
     assert.match(
       text,
       /gpt_proxy_requests_total\{route="\/v1\/chat\/completions",status="429",model="gpt-4o"\} \d+/,
@@ -553,3 +541,14 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+/** The metrics page once it matches `pattern` (request metrics are counted in batches, within 10 ms). */
+function scrapeUntil(metricsPort: number, pattern: RegExp, what: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return pattern.test(body) ? body : undefined;
+    },
+    { timeoutMs: 5_000, what },
+  );
+}
