@@ -24,8 +24,19 @@ function loggedLines(): string {
   logger.warn({ buffered: 3 }, 'usage rows not written yet; will retry');
   logger.error({ requestIds: ['r-bad'] }, 'usage row refused by Postgres and dropped');
   logger.fatal('cannot start');
+  // The two lines that record rows lost at shutdown (main.ts, services.ts).
+  logger.error({ unwritten: 2 }, 'usage rows could not be written before exit');
+  logger.error({ requestId: 'r-late' }, 'usage row recorded after the final write: dropped');
   return out;
 }
+
+const WARNINGS_AND_ERRORS = [
+  'usage rows not written yet; will retry',
+  'usage row refused by Postgres and dropped',
+  'cannot start',
+  'usage rows could not be written before exit',
+  'usage row recorded after the final write: dropped',
+] as const;
 
 /** What `filter` selects from `input`: each line's request id, or its message. */
 async function jq(filter: string, input: string): Promise<string[]> {
@@ -43,32 +54,32 @@ async function jq(filter: string, input: string): Promise<string[]> {
 
 describe("the runbook's log filters", () => {
   it('are all checked here', () => {
-    assert.equal(filters.length, 4, `the runbook has ${filters.length} jq filters: give each a case below`);
+    assert.equal(filters.length, 5, `the runbook has ${filters.length} jq filters: give each a case below`);
   });
+
+  const levelOnly = filters.filter((f) => !f.includes('status') && !f.includes('.msg'));
 
   it('warnings and errors: exactly those lines', async () => {
     const lines = loggedLines();
-    for (const f of filters.filter((f) => !f.includes('status') && !f.includes('startswith'))) {
-      assert.deepEqual(await jq(f, lines), [
-        'usage rows not written yet; will retry',
-        'usage row refused by Postgres and dropped',
-        'cannot start',
-      ]);
-    }
+    assert.equal(levelOnly.length, 2, 'the app and certd filters');
+    for (const f of levelOnly) assert.deepEqual(await jq(f, lines), [...WARNINGS_AND_ERRORS]);
   });
 
   it('warnings, errors and 5xx answers', async () => {
     const [f] = filters.filter((f) => f.includes('status'));
-    assert.deepEqual(await jq(f as string, loggedLines()), [
-      'r-5xx',
-      'usage rows not written yet; will retry',
-      'usage row refused by Postgres and dropped',
-      'cannot start',
-    ]);
+    assert.deepEqual(await jq(f as string, loggedLines()), ['r-5xx', ...WARNINGS_AND_ERRORS]);
   });
 
   it('refused usage rows', async () => {
     const [f] = filters.filter((f) => f.includes('startswith'));
     assert.deepEqual(await jq(f as string, loggedLines()), ['usage row refused by Postgres and dropped']);
+  });
+
+  it('rows lost at shutdown', async () => {
+    const [f] = filters.filter((f) => f.includes('before exit'));
+    assert.deepEqual(await jq(f as string, loggedLines()), [
+      'usage rows could not be written before exit',
+      'usage row recorded after the final write: dropped',
+    ]);
   });
 });
