@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { ADMIN_PREFIX, ADMIN_ROUTES, adminRoutes, routeList } from '../../app/src/admin/index.ts';
+import { MAX_INT } from '../../app/src/admin/validation.ts';
 
 interface Schema {
   $ref?: string;
@@ -116,6 +117,24 @@ describe('admin OpenAPI description', () => {
       assert.ok(statuses.includes(String(route.status ?? 200)), `${where}: success status`);
       for (const status of ['400', '401', '403']) assert.ok(statuses.includes(status), `${where}: ${status}`);
       if (route.path.includes(':id')) assert.ok(statuses.includes('404'), `${where}: 404`);
+    }
+  });
+
+  it('states the upper bound of every bounded integer: the server refuses past MAX_INT (or a page size)', () => {
+    const integers: Array<{ at: string; minimum?: number; maximum?: number }> = [];
+    const walk = (node: unknown, at: string) => {
+      if (node === null || typeof node !== 'object') return;
+      const n = node as { type?: unknown; minimum?: number; maximum?: number };
+      const types = Array.isArray(n.type) ? n.type : [n.type];
+      if (types.includes('integer')) integers.push({ at, minimum: n.minimum, maximum: n.maximum });
+      for (const [k, v] of Object.entries(node)) walk(v, `${at}/${k}`);
+    };
+    walk(spec, '#');
+    const bounded = integers.filter((i) => i.minimum !== undefined);
+    assert.ok(bounded.length >= 10, 'ids, cursors and limits are described as bounded integers');
+    for (const i of bounded) {
+      assert.ok(i.maximum !== undefined, `${i.at}: a maximum`);
+      assert.ok(i.maximum <= MAX_INT, `${i.at}: at most ${MAX_INT}`);
     }
   });
 
