@@ -197,5 +197,5 @@ export function containerEnv(program: string, env: EnvSpec, sections: readonly S
 
 /** Docker's `KEY=value` list, still secret. */
 export function dockerEnvs(env: pulumi.Output<Record<string, string>>): pulumi.Output<string[]> {
-  return env.apply((plain) => Object.entries(plain).map(([k, v]) => `${k}=${v}`));
+  return env.apply(envList);
 }

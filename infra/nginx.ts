@@ -6,6 +6,7 @@ import { LOGGING, labels, RESTART, shellProbe } from './containers.ts';
 import { ACME_WEBROOT, APP_PORT, CERT_DIR, MAX_BODY_BYTES } from './env.ts';
 import { listFiles } from './files.ts';
 import { REPO_ROOT } from './images.ts';
+import { envList } from './secret-files.ts';
 
 // nginx: the official image, configured from the repo's nginx/ directory, which is uploaded into the
 // container when it is created (so it works the same on a remote Docker host): nginx.conf, the
@@ -86,7 +87,7 @@ export class Nginx extends pulumi.ComponentResource {
       {
         name: `${args.prefix}-nginx`,
         image: args.image,
-        envs: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        envs: envList(env),
         uploads: nginxUploads(),
         ports: [
           { internal: 80, external: args.httpPort, ip: args.bindAddress, protocol: 'tcp' },

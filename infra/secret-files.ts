@@ -25,7 +25,7 @@ export interface SecretFiles {
 }
 
 /** `/run/secrets/NAME` with NAME the variable in lower case and dashes: POSTGRES_PASSWORD → postgres-password. */
-export function secretPath(variable: string): string {
+function secretPath(variable: string): string {
   return `${SECRETS_DIR}/${variable.toLowerCase().replaceAll('_', '-')}`;
 }
 

@@ -10,7 +10,7 @@ import { AfterResponse } from './http/after-response.ts';
 import { InFlight } from './http/in-flight.ts';
 import { errorFields, type Logger } from './log/logger.ts';
 import { throttled, throttledPerKey } from './log/throttled.ts';
-import { trackDependencies } from './metrics/dependency-health.ts';
+import { DEPENDENCY_CHECK_TIMEOUT_MS, trackDependencies } from './metrics/dependency-health.ts';
 import { createProxyMetrics, type ProxyMetrics } from './metrics/proxy-metrics.ts';
 import { RateLimiter } from './ratelimit/limiter.ts';
 import { FINAL_WRITE_MS, within } from './shutdown-budget.ts';
@@ -146,10 +146,10 @@ export async function createServices(
     onError: throttled(report('settling rate-limit leases'), 10_000),
   });
   const afterResponse = new AfterResponse(report('bookkeeping after a response'));
-  // Both callers give up after 2 s: so does the query, rather than hold a connection for the
-  // pool's bound at every scrape while Postgres does not answer.
+  // Both callers give up after DEPENDENCY_CHECK_TIMEOUT_MS: so does the query, rather than hold a
+  // connection for the pool's bound at every scrape while Postgres does not answer.
   const healthChecks = {
-    database: () => db.query(bounded('SELECT 1', [], 2_000)),
+    database: () => db.query(bounded('SELECT 1', [], DEPENDENCY_CHECK_TIMEOUT_MS)),
     redis: () => redis.ping(),
   };
   trackDependencies(deps.registry, healthChecks);

@@ -9,7 +9,7 @@ export type PoolClient = pg.PoolClient;
  * above what the app's queries take (key lookups, batch inserts of usage rows, admin changes, a
  * retention batch), so only a database that stopped answering reaches it.
  */
-export const QUERY_TIMEOUT_MS = 30_000;
+const QUERY_TIMEOUT_MS = 30_000;
 
 /**
  * Reports over usage_logs (the admin API's usage totals and request log) may scan months of rows:

@@ -29,15 +29,19 @@ const MID_STREAM_ERROR: ErrorBody = {
  * before it is finished (the client left; at once if it already has), which cancels the upstream
  * request. That also ends a relay paused for the client: the abort fails the upstream body
  * (UpstreamBody.fail), whose error reaches the relay's sink, paused or not. Returns the listener
- * to remove when the request is over.
+ * to remove when the request is over. `reason`, if given, makes the abort's reason.
  */
-export function followClient(res: ServerResponse, abort: AbortController): (() => void) | undefined {
+export function followClient(
+  res: ServerResponse,
+  abort: AbortController,
+  reason?: () => unknown,
+): (() => void) | undefined {
   if (res.destroyed) {
-    abort.abort();
+    abort.abort(reason?.());
     return undefined;
   }
   const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) abort.abort(reason?.());
   };
   res.once('close', onClose);
   return onClose;

@@ -5,6 +5,9 @@ export type DependencyCheck = () => Promise<unknown>;
 
 export const DEPENDENCY_UP = 'gpt_proxy_dependency_up';
 
+/** How long `/health` and the dependency gauge wait for a check's answer. */
+export const DEPENDENCY_CHECK_TIMEOUT_MS = 2_000;
+
 async function answers(check: DependencyCheck, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -29,7 +32,7 @@ async function answers(check: DependencyCheck, timeoutMs: number): Promise<boole
 export function trackDependencies(
   registry: Registry,
   checks: Record<string, DependencyCheck>,
-  timeoutMs = 2_000,
+  timeoutMs = DEPENDENCY_CHECK_TIMEOUT_MS,
 ): Gauge<'service'> {
   return new Gauge({
     name: DEPENDENCY_UP,

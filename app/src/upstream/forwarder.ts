@@ -48,10 +48,10 @@ export interface ForwardRequest {
   body: Buffer | undefined;
   /**
    * The client's body as it came (model aside), when `body` adds a usage request to it: for the
-   * upstreams that refuse `stream_options` (see UpstreamTarget). A function when it has yet to be
-   * serialised: only such an upstream calls it.
+   * upstreams that refuse `stream_options` (see UpstreamTarget). A function: only such an upstream
+   * calls it, so it is serialised only when needed.
    */
-  plainBody?: Buffer | (() => Buffer);
+  plainBody?: () => Buffer;
   method: 'GET' | 'POST';
   accept: string;
   /** Read a 2xx body whole inside the attempt, so a failure while reading still fails over. */
@@ -222,8 +222,7 @@ export class Forwarder {
 
 /** The body for an upstream that refuses `stream_options`. */
 function plainBody(req: ForwardRequest): Buffer | undefined {
-  const plain = req.plainBody ?? req.body;
-  return typeof plain === 'function' ? plain() : plain;
+  return req.plainBody?.() ?? req.body;
 }
 
 function relayable(key: UpstreamKey, res: UpstreamAnswer): Omit<Relayable, 'attempts'> {

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { DEPENDENCY_CHECK_TIMEOUT_MS } from '../../metrics/dependency-health.ts';
 
 export type Check = () => Promise<unknown>;
 
@@ -18,7 +19,10 @@ async function healthy(check: Check, timeoutMs: number): Promise<'healthy' | 'un
  * `GET /health`: the deployment guide's answer, 200 when Postgres and Redis both answer, else
  * 503 naming the one that did not — whatever RATE_LIMIT_FAIL_OPEN says about serving traffic.
  */
-export function healthRoute(checks: { database: Check; redis: Check }, timeoutMs = 2_000) {
+export function healthRoute(
+  checks: { database: Check; redis: Check },
+  timeoutMs = DEPENDENCY_CHECK_TIMEOUT_MS,
+) {
   return async (ctx: Context) => {
     const [database, redis] = await Promise.all([
       healthy(checks.database, timeoutMs),

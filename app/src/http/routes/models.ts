@@ -3,6 +3,7 @@ import { type ApiKeyIdentity, mayUseModel } from '../../auth/api-key-auth.ts';
 import { ClientGoneError } from '../../errors.ts';
 import type { ModelCatalog } from '../../upstream/model-catalog.ts';
 import { enforceLimits, type LimitDeps } from '../limits.ts';
+import { followClient } from '../relay.ts';
 
 /** `GET /v1/models`: what the upstream keys serve, narrowed to what this key may use. Counts as a request. */
 export function modelsRoute(catalog: ModelCatalog, limits: LimitDeps) {
@@ -11,8 +12,12 @@ export function modelsRoute(catalog: ModelCatalog, limits: LimitDeps) {
     const key = ctx.state.apiKey as ApiKeyIdentity;
     const abort = new AbortController();
     // The wait for the list ends with the client's leaving, recorded as 499 (see clientGone).
-    ctx.res.once('close', () => abort.abort(new ClientGoneError()));
-    const models = await catalog.list(abort.signal);
-    ctx.body = { object: 'list', data: models.filter((m) => mayUseModel(key, m.id)) };
+    const onClose = followClient(ctx.res, abort, () => new ClientGoneError());
+    try {
+      const models = await catalog.list(abort.signal);
+      ctx.body = { object: 'list', data: models.filter((m) => mayUseModel(key, m.id)) };
+    } finally {
+      if (onClose) ctx.res.off('close', onClose);
+    }
   };
 }

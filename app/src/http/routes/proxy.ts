@@ -85,7 +85,7 @@ export async function proxyRequest(ctx: Context, deps: ProxyDeps, operation: Ope
       operation,
       model,
       body: askUsage?.body ?? plainBody(),
-      plainBody: askUsage ? (plain ?? plainBody) : undefined,
+      plainBody: askUsage ? plainBody : undefined,
       method: 'POST',
       accept: valid.stream ? 'text/event-stream' : 'application/json',
       buffer: !valid.stream,
